@@ -1,0 +1,4 @@
+"""lung_fm_robustness
+"""
+
+__version__ = "0.1"
