@@ -1,0 +1,35 @@
+"""Progress of per-scan work: periodic "n / N scans" lines and a one-line summary.
+
+Per-scan work often runs lazily while a partitioned dataset saves, so the counter lives with
+the work items rather than in a loop.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+
+class ScanProgress:
+    """Counts finished scans of one stage and logs about every tenth of the way."""
+
+    def __init__(self, stage: str, total: int, logger: logging.Logger) -> None:
+        self.stage, self.total, self.logger = stage, total, logger
+        self.done = 0
+        self.failed = 0
+        self._start = time.perf_counter()
+        self._every = max(1, total // 10)
+
+    def step(self) -> None:
+        """Record one finished scan; log progress, and the summary after the last one."""
+        self.done += 1
+        if self.done == self.total:
+            self.logger.info(self.summary())
+        elif self.done % self._every == 0:
+            self.logger.info("%s: %d / %d scans", self.stage, self.done, self.total)
+
+    def summary(self) -> str:
+        seconds = time.perf_counter() - self._start
+        return (
+            f"{self.stage}: {self.done} / {self.total} scans done in {seconds:.1f} s "
+            f"({self.failed} failures)"
+        )
