@@ -30,7 +30,7 @@ def test_volume_round_trip_keeps_voxels_and_geometry(tmp_path, ct_with_sphere, s
 
 def test_volume_dataset_rejects_unknown_format_and_missing_file(tmp_path):
     with pytest.raises(DatasetError, match=r"scan\.png.*\.nii\.gz"):
-        CTVolumeDataset(str(tmp_path / "scan.png"))
+        CTVolumeDataset(str(tmp_path / "scan.png")).save(sitk.Image(4, 4, 4, sitk.sitkInt16))
     with pytest.raises(DatasetError, match="not found.*absent.nrrd"):
         CTVolumeDataset(str(tmp_path / "absent.nrrd")).load()
 

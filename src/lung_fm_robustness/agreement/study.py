@@ -11,11 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .ccc import lin_ccc
+from lung_fm_robustness.agreement.ccc import lin_ccc
+from lung_fm_robustness.features import ID_COLUMNS
 
 logger = logging.getLogger(__name__)
 
-ID_COLUMNS = ("scan_id", "patient_id", "kernel", "slice_thickness_mm")
 CONDITION_COLUMNS = ["kernel", "slice_thickness_mm"]
 PER_FEATURE_COLUMNS = ("extractor", "kernel", "slice_thickness_mm", "feature", "ccc", "n_patients")
 SUMMARY_COLUMNS = (

@@ -31,6 +31,7 @@ def volume_suffix(path: str | os.PathLike) -> str:
 def read_volume(path: str | os.PathLike) -> sitk.Image:
     """Read one volume; a missing or unreadable file is an error naming it."""
     path = Path(path)
+    volume_suffix(path)
     if not path.is_file():
         raise DatasetError(f"Volume file not found: '{path}'.")
     try:
@@ -62,7 +63,6 @@ class CTVolumeDataset(AbstractDataset[sitk.Image, sitk.Image]):
     """
 
     def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        volume_suffix(filepath)
         self._filepath = PurePosixPath(filepath)
         self.metadata = metadata
 

@@ -29,8 +29,13 @@ def compute_feature_agreement(
 ) -> pd.DataFrame:
     """Lin's CCC of every feature and non-reference condition, both extractors in one table."""
     reference = reference_condition(agreement)
+    allow_missing = bool(agreement["allow_missing_patients"])
+    tables = {"fm": fm_features, "radiomics": radiomics_features}
     return pd.concat(
-        [per_feature_ccc(fm_features, reference, "fm"), per_feature_ccc(radiomics_features, reference, "radiomics")],
+        [
+            per_feature_ccc(table, reference, extractor, allow_missing_patients=allow_missing)
+            for extractor, table in tables.items()
+        ],
         ignore_index=True,
     )
 
@@ -45,7 +50,8 @@ def render_study_table(
 ) -> str:
     """The study's table in Markdown, extractor labels in the caption."""
     labels = extractor_labels(fm_extractor, radiomics_extractor)
-    return study_table_markdown(summary, labels, reference_condition(agreement), float(agreement["threshold"]))
+    reference = reference_condition(agreement)
+    return study_table_markdown(summary, labels, reference, float(agreement["threshold"]))
 
 
 def plot_ccc_distributions(
