@@ -340,16 +340,14 @@ def test_markdown_table_rows_labels_and_numbers():
     header = next(line for line in lines if line.startswith("| Kernel"))
     assert header == (
         "| Kernel | Slice thickness (mm) "
-        "| FMCIB (fmcib-1a2b3c4d5e6f): mean CCC | FMCIB (fmcib-1a2b3c4d5e6f): % CCC ≥ 0.9 "
-        "| FMCIB (fmcib-1a2b3c4d5e6f): undefined features "
-        "| resnet50-random-init: mean CCC | resnet50-random-init: % CCC ≥ 0.9 "
-        "| resnet50-random-init: undefined features |"
+        "| fm: mean CCC | fm: % CCC ≥ 0.9 | fm: undefined features "
+        "| radiomics: mean CCC | radiomics: % CCC ≥ 0.9 | radiomics: undefined features |"
     )
     rows = [line for line in lines if line.startswith("| ") and not line.startswith("| Kernel")]
-    assert rows == [
+    assert rows == [  # the study's order: smooth, medium, sharp
+        "| smooth | 2.0 | 0.783 | 66.7 | 2 of 5 | 0.500 | 0.0 | 1 of 2 |",
         "| medium | 2.0 | 0.963 | 75.0 | 0 of 4 | — | — | — |",
         "| sharp | 1.0 | n/a | n/a | 3 of 3 | — | — | — |",
-        "| smooth | 2.0 | 0.783 | 66.7 | 2 of 5 | 0.500 | 0.0 | 1 of 2 |",
     ]
 
 
@@ -360,7 +358,7 @@ def test_markdown_leaves_out_undefined_column_when_all_defined_and_escapes_pipes
     markdown = study_table_markdown(summary, labels, REFERENCE, 0.9)
     assert "undefined" not in markdown
     assert "n = " not in markdown
-    assert "FMCIB \\| v1: mean CCC" in markdown
+    assert "`fm` = FMCIB \\| v1" in markdown
 
 
 def test_markdown_requires_labels_and_a_matching_threshold():
@@ -410,9 +408,9 @@ def test_figure_has_one_panel_per_extractor_and_renders_png():
     for ax in figure.axes:
         assert ax.get_ylim() == pytest.approx((-0.23, 1.03))
         assert [t.get_text() for t in ax.get_xticklabels()] == [
+            "smooth\n2.0 mm",
             "medium\n2.0 mm",
             "sharp\n1.0 mm",
-            "smooth\n2.0 mm",
         ]
     notes = [text.get_text() for text in figure.axes[1].texts]
     assert "1 below -0.2" in notes and "1 undefined" in notes

@@ -162,3 +162,20 @@ def test_agreement_without_feature_tables_stops_with_one_line(tmp_path):
     message = result.stderr.strip().splitlines()[-1]
     assert message.startswith("Missing input(s) ") and "run `kedro run` first" in message
     assert "fm_features" in message and "radiomics_features" in message
+
+
+def test_a_manifest_of_the_same_scans_gives_the_same_features(study, tmp_path):
+    """The user's way in: the phantom's files, moved elsewhere and listed in a manifest."""
+    project = copy_project(tmp_path / "project")
+    shutil.copytree(study / "data/01_raw/phantom", tmp_path / "scans")
+    manifest = tmp_path / "scans" / "manifest.csv"
+    result = kedro(
+        project, "run", "--params", f"ingestion.source=manifest,ingestion.manifest_path={manifest},fm.batch_size=4"
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    scans = pd.read_parquet(project / "data/02_intermediate/scans.parquet")
+    assert (scans["source"] == "manifest").all()
+    assert scans["image_path"].str.startswith(str(tmp_path / "scans")).all()
+    for table in ("fm_features", "radiomics_features"):
+        ours = pd.read_parquet(project / f"data/04_feature/{table}.parquet")
+        pd.testing.assert_frame_equal(ours, pd.read_parquet(study / f"data/04_feature/{table}.parquet"))

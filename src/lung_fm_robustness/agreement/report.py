@@ -16,6 +16,7 @@ from .study import CONDITION_COLUMNS, Condition
 # onto the bottom edge and counted in an annotation.
 CCC_AXIS_RANGE = (-0.2, 1.0)
 METRIC_NAMES = ("mean_ccc", "median_ccc", "pct_strong", "n_undefined")
+KERNEL_ORDER = ("smooth", "medium", "sharp")
 
 
 def study_table_markdown(
@@ -31,7 +32,8 @@ def study_table_markdown(
 
     Args:
         summary: output of :func:`summarise_agreement`, computed with ``threshold``.
-        extractor_labels: label of every extractor in ``summary``, shown in caption and header.
+        extractor_labels: label of every extractor in ``summary``, shown in the legend that
+            maps the column headers' extractor names to what each extractor was.
         reference: the reference condition, named in the caption.
         threshold: strong-agreement threshold, named in the caption and header.
         n_patients: patients paired, named in the caption when given.
@@ -49,10 +51,9 @@ def study_table_markdown(
 
     header = ["Kernel", "Slice thickness (mm)"]
     for extractor in extractors:
-        label = _escape(extractor_labels[extractor])
-        header += [f"{label}: mean CCC", f"{label}: % CCC ≥ {threshold:g}"]
+        header += [f"{extractor}: mean CCC", f"{extractor}: % CCC ≥ {threshold:g}"]
         if _has_undefined(rows, extractor):
-            header.append(f"{label}: undefined features")
+            header.append(f"{extractor}: undefined features")
 
     lines = ["| " + " | ".join(header) + " |", "|---|---:|" + "---:|" * (len(header) - 2)]
     for condition in conditions:
@@ -170,7 +171,14 @@ def _extractors(column: pd.Series, extractor_labels: dict[str, str]) -> list[str
 
 
 def _conditions(table: pd.DataFrame) -> list[Condition]:
-    return sorted({Condition(k, t) for k, t in zip(table["kernel"], table["slice_thickness_mm"])})
+    """Conditions in the study's order: smooth, medium, sharp (others after, by name)."""
+    conditions = {Condition(k, t) for k, t in zip(table["kernel"], table["slice_thickness_mm"])}
+    return sorted(conditions, key=_study_order)
+
+
+def _study_order(condition: Condition) -> tuple[int, str, float]:
+    rank = KERNEL_ORDER.index(condition.kernel) if condition.kernel in KERNEL_ORDER else len(KERNEL_ORDER)
+    return rank, condition.kernel, condition.slice_thickness_mm
 
 
 def _has_undefined(rows: pd.DataFrame, extractor: str) -> bool:

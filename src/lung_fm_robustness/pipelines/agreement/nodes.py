@@ -46,12 +46,20 @@ def summarise(per_feature: pd.DataFrame, agreement: dict[str, Any]) -> pd.DataFr
 
 
 def render_study_table(
-    summary: pd.DataFrame, fm_extractor: dict[str, Any], radiomics_extractor: dict[str, Any], agreement: dict[str, Any]
+    summary: pd.DataFrame,
+    per_feature: pd.DataFrame,
+    fm_extractor: dict[str, Any],
+    radiomics_extractor: dict[str, Any],
+    agreement: dict[str, Any],
 ) -> str:
-    """The study's table in Markdown, extractor labels in the caption."""
+    """The study's table in Markdown, extractor labels and patient count in the caption."""
     labels = extractor_labels(fm_extractor, radiomics_extractor)
     reference = reference_condition(agreement)
-    return study_table_markdown(summary, labels, reference, float(agreement["threshold"]))
+    patients = per_feature["n_patients"].unique()
+    n_patients = int(patients[0]) if len(patients) == 1 else None
+    return study_table_markdown(
+        summary, labels, reference, float(agreement["threshold"]), n_patients=n_patients
+    )
 
 
 def plot_ccc_distributions(

@@ -24,7 +24,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(summarise, ["agreement_per_feature", "params:agreement"], "agreement_summary", name="summarise_agreement"),
             Node(
                 render_study_table,
-                ["agreement_summary", *_LABELS, "params:agreement"],
+                ["agreement_summary", "agreement_per_feature", *_LABELS, "params:agreement"],
                 "agreement_table",
                 name="render_study_table",
             ),

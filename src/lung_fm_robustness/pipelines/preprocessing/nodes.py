@@ -13,7 +13,7 @@ from typing import Any
 import SimpleITK as sitk
 
 from lung_fm_robustness.datasets.scan_table import ScanTable
-from lung_fm_robustness.fm.cube import extract_fm_cube
+from lung_fm_robustness.fm.cube import SeedOutsideVolumeError, extract_fm_cube
 from lung_fm_robustness.progress import ScanProgress
 from lung_fm_robustness.roi import nodule_region
 
@@ -32,9 +32,14 @@ def prepare_fm_cubes(scans: ScanTable, fm: dict[str, Any]) -> dict[str, Callable
     def cube(row) -> Callable[[], sitk.Image]:
         def compute() -> sitk.Image:
             seed = (row.coordX, row.coordY, row.coordZ)
-            result = cube_image(extract_fm_cube(scans.image(row.scan_id), seed, mode=fm["resampling"]))
+            try:
+                cube = extract_fm_cube(scans.image(row.scan_id), seed, mode=fm["resampling"])
+            except SeedOutsideVolumeError as error:
+                raise SeedOutsideVolumeError(
+                    f"Scan '{row.scan_id}' ({row.image_path}): {error}"
+                ) from error
             progress.step()
-            return result
+            return cube_image(cube)
 
         return compute
 
