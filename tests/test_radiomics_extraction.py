@@ -36,7 +36,7 @@ SPACING = (0.7, 0.7, 1.0)  # (x, y, z) mm
 
 @pytest.fixture(scope="module")
 def config() -> dict:
-    with PARAMS_FILE.open() as handle:
+    with PARAMS_FILE.open(encoding="utf-8") as handle:
         return yaml.safe_load(handle)["radiomics"]
 
 

@@ -82,7 +82,7 @@ def test_summary_covers_every_condition_of_both_extractors(study):
     assert (summary.loc[summary["extractor"] == "fm", "n_features"] == 4096).all()
     assert (summary.loc[summary["extractor"] == "radiomics", "n_features"] == 93).all()
     assert summary["pct_strong"].between(0, 100).all() and (summary["threshold"] == 0.9).all()
-    table = (study / "data/08_reporting/agreement_table.md").read_text()
+    table = (study / "data/08_reporting/agreement_table.md").read_text(encoding="utf-8")
     assert "resnet50-random-init" in table and "pyradiomics" in table
     assert (study / "data/08_reporting/ccc_distributions.png").stat().st_size > 10_000
 
@@ -140,7 +140,7 @@ def test_kedro_viz_build_shows_the_study(study):
     result = kedro(study, "viz", "build")
     main = study / "build" / "api" / "main"
     assert main.is_file(), result.stdout[-2000:] + result.stderr[-2000:]
-    text = main.read_text()
+    text = main.read_text(encoding="utf-8")
     for name in ("scans", "fm_cubes", "radiomics_regions", "fm_features", "agreement_summary"):
         assert f'"{name}"' in text
 
