@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import locale
 
 import numpy as np
 import pytest
@@ -366,7 +367,15 @@ def _write_dicom_series(image: sitk.Image, folder) -> None:
         writer.Execute(slice_)
 
 
-def test_dicom_series_gives_the_same_cube(tmp_path):
+@pytest.fixture
+def keep_locale():
+    """GDCM (SimpleITK's DICOM I/O) switches the process locale to "C"; put it back."""
+    saved = locale.setlocale(locale.LC_ALL)
+    yield
+    locale.setlocale(locale.LC_ALL, saved)
+
+
+def test_dicom_series_gives_the_same_cube(tmp_path, keep_locale):
     image = _make_volume(
         (64, 60, 24), (0.75, 0.75, 2.5), (-120.25, -80.5, -300.0), CORONAL, seed=99
     )
