@@ -1,9 +1,16 @@
-"""Project pipelines: the five stages by name; ``__default__`` runs the whole study."""
+"""Project pipelines by name: the five study stages and phantom_qa; ``__default__`` runs all."""
 from __future__ import annotations
 
 from kedro.pipeline import Pipeline
 
-from lung_fm_robustness.pipelines import agreement, fm_features, ingestion, preprocessing, radiomics_features
+from lung_fm_robustness.pipelines import (
+    agreement,
+    fm_features,
+    ingestion,
+    phantom_qa,
+    preprocessing,
+    radiomics_features,
+)
 
 STAGES = {
     "ingestion": ingestion,
@@ -11,6 +18,7 @@ STAGES = {
     "fm_features": fm_features,
     "radiomics_features": radiomics_features,
     "agreement": agreement,
+    "phantom_qa": phantom_qa,
 }
 
 

@@ -1,4 +1,4 @@
-"""The five stages are registered by name and connect only through persisted catalog entries."""
+"""The stages are registered by name and connect only through persisted catalog entries."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,7 +9,7 @@ from kedro.framework.project import configure_project
 from lung_fm_robustness.pipeline_registry import register_pipelines
 
 ROOT = Path(__file__).resolve().parents[2]
-STAGES = ["ingestion", "preprocessing", "fm_features", "radiomics_features", "agreement"]
+STAGES = ["ingestion", "preprocessing", "fm_features", "radiomics_features", "agreement", "phantom_qa"]
 
 
 def _catalog_names() -> set[str]:

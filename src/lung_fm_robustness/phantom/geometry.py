@@ -4,7 +4,7 @@ Three grids share one placement: the reconstructed matrix (``matrix_size`` squar
 ``T`` apart), the acquisition grid the true object and the quantum noise live on (the same
 pixels plus a rendered margin, so the FFT's wrap-around of the kernel's point spread stays
 outside the image) and its fine z grid (``fine_z_step_mm``, reaching far enough beyond the
-reconstructed range for the thickest slice sensitivity profile).
+reconstructed range for the widest slice sensitivity profile).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ SSP_TRUNCATION_SD = 4.0
 FWHM_PER_SD = 2.0 * math.sqrt(2.0 * math.log(2.0))
 
 
-def ssp_sigma_mm(thickness_mm: float) -> float:
-    """SD of the Gaussian slice sensitivity profile whose FWHM is the nominal thickness."""
-    return thickness_mm / FWHM_PER_SD
+def ssp_sigma_mm(fwhm_mm: float) -> float:
+    """SD of the Gaussian slice sensitivity profile with this FWHM."""
+    return fwhm_mm / FWHM_PER_SD
 
 
 @dataclass(frozen=True)
@@ -36,16 +36,29 @@ class VolumeGeometry:
     z_start_mm: float  # lower edge of the reconstructed z range
     z_extent_mm: float
     fine_z_step_mm: float
-    max_thickness_mm: float  # thickest slice the fine z grid has room for
+    # (thickness, SSP FWHM) in mm of the configured reconstructions; the widest profile
+    # sets how far the fine z grid reaches.
+    slice_profiles_mm: tuple[tuple[float, float], ...]
 
     @property
     def fov_mm(self) -> float:
         return self.matrix_size * self.pixel_spacing_mm
 
     @property
+    def widest_ssp_fwhm_mm(self) -> float:
+        return max(fwhm for _, fwhm in self.slice_profiles_mm)
+
+    def ssp_fwhm_mm(self, thickness_mm: float) -> float:
+        """FWHM of the slice sensitivity profile of ``thickness_mm`` slices.
+
+        As configured for that thickness, else the nominal thickness itself.
+        """
+        return dict(self.slice_profiles_mm).get(float(thickness_mm), float(thickness_mm))
+
+    @property
     def fine_z_pad(self) -> int:
         """Fine z samples rendered beyond each end of the reconstructed range."""
-        reach = SSP_TRUNCATION_SD * ssp_sigma_mm(self.max_thickness_mm)
+        reach = SSP_TRUNCATION_SD * ssp_sigma_mm(self.widest_ssp_fwhm_mm)
         return math.ceil(reach / self.fine_z_step_mm) + 1
 
     def axis_mm(self, axis: int, padded: bool) -> np.ndarray:
@@ -61,10 +74,12 @@ class VolumeGeometry:
 
     def slice_centres_mm(self, thickness_mm: float) -> np.ndarray:
         """Contiguous slices (interval = thickness) covering the reconstructed z range."""
-        if not 0.0 < thickness_mm <= self.max_thickness_mm + 1e-9:
+        widest = self.widest_ssp_fwhm_mm
+        if not (thickness_mm > 0.0 and self.ssp_fwhm_mm(thickness_mm) <= widest + 1e-9):
             raise ValueError(
-                f"slice thickness {thickness_mm} mm is outside (0, {self.max_thickness_mm}] mm, "
-                "the range the fine z grid was rendered for"
+                f"slice thickness {thickness_mm} mm: its slice profile (FWHM "
+                f"{self.ssp_fwhm_mm(thickness_mm)} mm) is wider than the fine z grid was rendered "
+                f"for ({widest} mm)"
             )
         n = math.floor(self.z_extent_mm / thickness_mm + 1e-9)
         return self.z_start_mm + (np.arange(n) + 0.5) * thickness_mm

@@ -4,14 +4,14 @@ All reconstructions of a patient derive from the same noise-free object and the 
 white quantum-noise field, as reconstructions of one raw data set do: the kernel filters
 the object by its MTF and the noise by ``sqrt(f) MTF(f)`` (noise power ``f MTF^2``, the
 filtered back-projection NPS), the Gaussian slice sensitivity profile (FWHM = nominal
-thickness) filters both along z on the fine grid, and slices are sampled one thickness
-apart. Every step is linear, so z filtering and sampling come first (fewer planes to
-transform) and both fields share one inverse FFT per kernel.
+thickness unless configured otherwise) filters both along z on the fine grid, and slices are
+sampled one thickness apart. Every step is linear, so z filtering and sampling come first
+(fewer planes to transform) and both fields share one inverse FFT per kernel.
 
 Noise is scaled analytically: white noise of unit variance, z-weighted by ``w`` and
 filtered in-plane by ``H``, has variance ``sum(w^2) * mean(|H|^2)`` over the DFT grid
 (Parseval). The scale makes the 1 mm reconstruction's SD the kernel's ``noise_sd_1mm_hu``;
-thicker slices average more fine samples and get ``~1/sqrt(T)`` of it by themselves.
+wider slice profiles average more fine samples and get ``~1/sqrt(FWHM)`` of it by themselves.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ def white_noise(seed: np.random.SeedSequence, shape: tuple[int, ...]) -> np.ndar
     return noise
 
 
-def ssp_weights(fine_z_mm: np.ndarray, centres_mm: np.ndarray, thickness_mm: float) -> np.ndarray:
+def ssp_weights(fine_z_mm: np.ndarray, centres_mm: np.ndarray, fwhm_mm: float) -> np.ndarray:
     """(slices, fine z) Gaussian slice sensitivity profiles on the fine grid, rows summing to 1."""
-    offsets = (fine_z_mm[None, :] - np.asarray(centres_mm)[:, None]) / ssp_sigma_mm(thickness_mm)
+    offsets = (fine_z_mm[None, :] - np.asarray(centres_mm)[:, None]) / ssp_sigma_mm(fwhm_mm)
     weights = np.where(np.abs(offsets) <= SSP_TRUNCATION_SD, np.exp(-0.5 * offsets**2), 0.0)
     return (weights / weights.sum(axis=1, keepdims=True)).astype(np.float32)
 
@@ -87,9 +87,10 @@ def _radial_frequency(size: int, spacing_mm: float, half: bool) -> np.ndarray:
 def noise_scale(spec: KernelSpec, geometry: VolumeGeometry) -> float:
     """Factor on ``sqrt(f) MTF(f)``-filtered unit white noise giving the 1 mm noise SD."""
     step = geometry.fine_z_step_mm
-    reach = int(np.ceil(SSP_TRUNCATION_SD * ssp_sigma_mm(NOISE_REFERENCE_THICKNESS_MM) / step))
+    fwhm = geometry.ssp_fwhm_mm(NOISE_REFERENCE_THICKNESS_MM)
+    reach = int(np.ceil(SSP_TRUNCATION_SD * ssp_sigma_mm(fwhm) / step))
     local_z = (np.arange(-reach, reach + 1) + 0.5) * step
-    weights = ssp_weights(local_z, np.array([0.0]), NOISE_REFERENCE_THICKNESS_MM)[0]
+    weights = ssp_weights(local_z, np.array([0.0]), fwhm)[0]
     size = geometry.matrix_size + 2 * IN_PLANE_PAD_PX
     energy = np.mean(
         noise_amplitude(_radial_frequency(size, geometry.pixel_spacing_mm, False), spec) ** 2
@@ -102,7 +103,11 @@ def _slab_spectra(acquisition: Acquisition, thickness_mm: float) -> tuple[np.nda
     if thickness_mm not in acquisition._slab_spectra:
         geometry = acquisition.geometry
         weights = scipy.sparse.csr_array(
-            ssp_weights(geometry.fine_z_mm(), geometry.slice_centres_mm(thickness_mm), thickness_mm)
+            ssp_weights(
+                geometry.fine_z_mm(),
+                geometry.slice_centres_mm(thickness_mm),
+                geometry.ssp_fwhm_mm(thickness_mm),
+            )
         )  # banded: each slice sees only the fine samples within its profile
         spectra = []
         for volume in (acquisition.true_hu, acquisition.white_noise):

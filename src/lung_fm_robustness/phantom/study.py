@@ -16,10 +16,11 @@ Default parameters (the ``ingestion.phantom`` block of conf/base/parameters_inge
     matrix_size: 128        # 89.6 mm field of view: the 50 mm FMCIB cube plus the chest wall
     z_extent_mm: 64.0
     fine_z_step_mm: 0.25
-    kernel_specs:           # MTF (1 + b (f/f0)^2) exp(-(f/f0)^p), f0 in lp/mm
-      smooth: {f0: 0.410, p: 2.30, b: 0.0, noise_sd_1mm_hu: 35.0}   # MTF50 0.35, MTF10 0.59
-      medium: {f0: 0.526, p: 2.35, b: 0.0, noise_sd_1mm_hu: 51.0}   # MTF50 0.45, MTF10 0.75
-      sharp: {f0: 0.360, p: 1.62, b: 2.04, noise_sd_1mm_hu: 98.0}   # MTF50 0.68, MTF10 0.98
+    slice_profile_fwhm_mm: {}   # thickness: SSP FWHM (mm), e.g. {1.0: 1.1}; unlisted: nominal
+    kernel_specs:           # per kernel class; the MTF model is fitted to these (kernels.py)
+      smooth: {mtf50_lpmm: 0.35, mtf10_lpmm: 0.59, noise_sd_1mm_hu: 35.0}
+      medium: {mtf50_lpmm: 0.45, mtf10_lpmm: 0.75, noise_sd_1mm_hu: 51.0}
+      sharp: {mtf50_lpmm: 0.68, mtf10_lpmm: 0.98, mtf_peak: 1.15, noise_sd_1mm_hu: 98.0}
     nodule:
       diameter_median_mm: 7.0
       diameter_sigma_log: 0.5
@@ -72,10 +73,16 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "matrix_size": 128,
     "z_extent_mm": 64.0,
     "fine_z_step_mm": 0.25,
+    "slice_profile_fwhm_mm": {},
     "kernel_specs": {
-        "smooth": {"f0": 0.410, "p": 2.30, "b": 0.0, "noise_sd_1mm_hu": 35.0},
-        "medium": {"f0": 0.526, "p": 2.35, "b": 0.0, "noise_sd_1mm_hu": 51.0},
-        "sharp": {"f0": 0.360, "p": 1.62, "b": 2.04, "noise_sd_1mm_hu": 98.0},
+        "smooth": {"mtf50_lpmm": 0.35, "mtf10_lpmm": 0.59, "noise_sd_1mm_hu": 35.0},
+        "medium": {"mtf50_lpmm": 0.45, "mtf10_lpmm": 0.75, "noise_sd_1mm_hu": 51.0},
+        "sharp": {
+            "mtf50_lpmm": 0.68,
+            "mtf10_lpmm": 0.98,
+            "mtf_peak": 1.15,
+            "noise_sd_1mm_hu": 98.0,
+        },
     },
     "nodule": {
         "diameter_median_mm": 7.0,
@@ -108,6 +115,7 @@ class PhantomConfig:
     matrix_size: int
     z_extent_mm: float
     fine_z_step_mm: float
+    slice_profile_fwhm_mm: Mapping[float, float]  # every thickness, nominal unless configured
     kernel_specs: Mapping[str, KernelSpec]
     nodule: NoduleDistribution
 
@@ -156,6 +164,9 @@ class PhantomConfig:
             matrix_size=v.positive_int(get("matrix_size"), "matrix_size"),
             z_extent_mm=v.positive(get("z_extent_mm"), "z_extent_mm"),
             fine_z_step_mm=fine_step,
+            slice_profile_fwhm_mm=MappingProxyType(
+                _slice_profiles(get("slice_profile_fwhm_mm"), thicknesses, fine_step)
+            ),
             kernel_specs=MappingProxyType(kernel_specs),
             nodule=NoduleDistribution.from_params(get("nodule"), "nodule"),
         )
@@ -180,6 +191,38 @@ class PhantomConfig:
                 f"{v.PARAMS_PATH}.z_extent_mm = {self.z_extent_mm} mm is too small {hint}: "
                 f"needs >= {need_z:.1f} mm"
             )
+
+
+def _slice_profiles(
+    value: Any, thicknesses: tuple[float, ...], fine_step: float
+) -> dict[float, float]:
+    """SSP FWHM of every thickness: the configured ones, the nominal thickness otherwise."""
+    name = f"{v.PARAMS_PATH}.slice_profile_fwhm_mm"
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{name} must map slice thicknesses to SSP FWHMs in mm, e.g. {{1.0: 1.1}}, "
+            f"got {value!r}"
+        )
+    profiles = {t: t for t in thicknesses}
+    for key, fwhm in value.items():
+        thickness = next((t for t in thicknesses if _same_number(key, t)), None)
+        if thickness is None:
+            raise ValueError(
+                f"{name} has an entry for {key!r}, which is not one of "
+                f"{v.PARAMS_PATH}.slice_thicknesses_mm {list(thicknesses)}"
+            )
+        profiles[thickness] = v.real(
+            fwhm, f"slice_profile_fwhm_mm[{thickness}]", 2 * fine_step, 10.0
+        )
+    return profiles
+
+
+def _same_number(key: Any, number: float) -> bool:
+    """``key`` (a YAML number, or a numeric string from the command line) equals ``number``."""
+    try:
+        return not isinstance(key, bool) and abs(float(key) - number) < 1e-9
+    except (TypeError, ValueError):
+        return False
 
 
 @dataclass(frozen=True)
@@ -227,7 +270,7 @@ def _geometry(
         z_start_mm=z_start_mm,
         z_extent_mm=config.z_extent_mm,
         fine_z_step_mm=config.fine_z_step_mm,
-        max_thickness_mm=max(config.slice_thicknesses_mm),
+        slice_profiles_mm=tuple(config.slice_profile_fwhm_mm.items()),
     )
 
 
@@ -255,20 +298,6 @@ def render_acquisition(config: PhantomConfig, spec: PatientSpec) -> Acquisition:
     )
     noise = white_noise(_seed_sequence(spec.seed, spec.index, "noise"), true_hu.shape)
     return Acquisition(geometry, true_hu, noise)
-
-
-def render_uniform_acquisition(
-    config: PhantomConfig, hu: float = -870.0, seed: int = 0
-) -> Acquisition:
-    """A flat object with white noise from ``seed``: for measuring noise and slice profiles."""
-    geometry = _geometry(config, (0.0, 0.0), -config.z_extent_mm / 2)
-    shape = (
-        len(geometry.fine_z_mm()),
-        len(geometry.axis_mm(1, True)),
-        len(geometry.axis_mm(0, True)),
-    )
-    noise = white_noise(np.random.SeedSequence(seed), shape)
-    return Acquisition(geometry, np.full(shape, hu, np.float32), noise)
 
 
 def _kernel_spec(config: PhantomConfig, kernel: str) -> KernelSpec:
