@@ -97,8 +97,9 @@ def test_condition_is_a_value_with_a_label():
 def test_pairs_every_non_reference_condition_by_patient():
     paired = pair_conditions(feature_table(), REFERENCE)
     assert list(paired) == TEST_CONDITIONS
-    for condition, (reference, test, names) in paired.items():
+    for condition, (reference, test, names, patients) in paired.items():
         assert names == ["patient_number", "shifted", "constant", "noisy"]
+        assert patients == [f"P{number:02d}" for number in PATIENT_NUMBERS]
         assert reference.shape == test.shape == (7, 4)
         np.testing.assert_array_equal(reference[:, 0], PATIENT_NUMBERS)
         np.testing.assert_array_equal(test[:, 0], PATIENT_NUMBERS)
@@ -110,7 +111,7 @@ def test_shuffled_rows_pair_the_same():
     shuffled = table.sample(frac=1.0, random_state=42).reset_index(drop=True)
     assert not shuffled["patient_id"].is_monotonic_increasing
     expected = pair_conditions(table, REFERENCE)
-    for condition, (reference, test, names) in pair_conditions(shuffled, REFERENCE).items():
+    for condition, (reference, test, names, _) in pair_conditions(shuffled, REFERENCE).items():
         np.testing.assert_array_equal(reference, expected[condition][0])
         np.testing.assert_array_equal(test, expected[condition][1])
         np.testing.assert_array_equal(test[:, 0], reference[:, 0])
@@ -121,7 +122,7 @@ def test_id_columns_may_be_index_levels_and_scan_id_optional():
     expected = pair_conditions(table, REFERENCE)
     as_index = table.set_index(["patient_id", "kernel", "slice_thickness_mm"])
     as_index = as_index.drop(columns="scan_id")
-    for condition, (reference, test, _) in pair_conditions(as_index, REFERENCE).items():
+    for condition, (reference, test, _, _) in pair_conditions(as_index, REFERENCE).items():
         np.testing.assert_array_equal(reference, expected[condition][0])
         np.testing.assert_array_equal(test, expected[condition][1])
 
@@ -159,8 +160,9 @@ def test_allow_missing_patients_pairs_the_rest_and_records_who_was_excluded(capl
         paired = pair_conditions(table, REFERENCE, extractor="fm", allow_missing_patients=True)
     assert "P03" in caplog.text and "P05" in caplog.text
     # P05 lacks the reference, so it is out everywhere; P03 is also out of sharp_2.0.
-    for condition, (reference, test, _) in paired.items():
+    for condition, (reference, test, _, patients) in paired.items():
         expected = [1, 2, 4, 6, 7] if condition == Condition("sharp", 2.0) else [1, 2, 3, 4, 6, 7]
+        assert patients == [f"P{number:02d}" for number in expected]
         np.testing.assert_array_equal(reference[:, 0], expected)
         np.testing.assert_array_equal(test[:, 0], expected)
 

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .study import CONDITION_COLUMNS, Condition
+from .bootstrap import STATISTICS
+from .study import CONDITION_COLUMNS, Condition, study_order
 
 # Fixed CCC axis so figures of different runs compare at a glance; lower values are clipped
 # onto the bottom edge and counted in an annotation.
 CCC_AXIS_RANGE = (-0.2, 1.0)
 METRIC_NAMES = ("mean_ccc", "median_ccc", "pct_strong", "n_undefined")
-KERNEL_ORDER = ("smooth", "medium", "sharp")
 
 
 def study_table_markdown(
@@ -142,21 +142,48 @@ def ccc_distribution_figure(
     return figure
 
 
-def agreement_metrics(summary: pd.DataFrame) -> dict[str, float]:
-    """Flat MLflow metrics, keyed ``"{extractor}.{kernel}_{thickness:.1f}.{metric}"``.
+def agreement_metrics(summary: pd.DataFrame, summary_ci: pd.DataFrame | None = None) -> dict[str, float]:
+    """Flat MLflow metrics, keyed ``"{extractor}.{kernel}_{thickness:.1f}.{name}"``.
 
-    E.g. ``"fm.smooth_2.0.mean_ccc"``, for metric in ``METRIC_NAMES``. A NaN summary (no feature
-    with a defined CCC) is left out rather than logged: MLflow accepts NaN, but it breaks run
-    comparison and charts, and ``n_undefined`` already records that the condition has no value.
+    From ``summary``: name in ``METRIC_NAMES``, e.g. ``"fm.smooth_2.0.mean_ccc"``. From
+    ``summary_ci`` (see :func:`~.bootstrap.bootstrap_summary_intervals`), for each of mean,
+    median and pct_strong: the interval bounds, the summary's key plus ``_ci_low`` /
+    ``_ci_high``. CCC keeps the summary's names (``mean_ccc_ci_low``, ``median_ccc_ci_high``,
+    ``pct_strong_ci_low``); any other coefficient is a level of its own: ``icc3_1.mean``,
+    ``icc3_1.mean_ci_low``, ``icc3_1.median``, ``icc3_1.pct_strong_ci_high``,
+    ``icc3_1.n_undefined``...
+
+    A NaN value (no feature with a defined coefficient) is left out rather than logged: MLflow
+    accepts NaN, but it breaks run comparison and charts, and ``n_undefined`` already records
+    that the condition has no value.
     """
     metrics = {}
     for row in summary.itertuples(index=False):
-        prefix = f"{row.extractor}.{Condition(row.kernel, row.slice_thickness_mm).label}"
+        prefix = _metric_prefix(row)
         for name in METRIC_NAMES:
-            value = float(getattr(row, name))
-            if not math.isnan(value):
-                metrics[f"{prefix}.{name}"] = value
-    return metrics
+            metrics[f"{prefix}.{name}"] = float(getattr(row, name))
+    for row in (summary_ci.itertuples(index=False) if summary_ci is not None else ()):
+        prefix = _metric_prefix(row)
+        for stat in STATISTICS:
+            key = f"{prefix}.{_summary_name(row.metric, stat)}"
+            if row.metric != "ccc":
+                metrics[key] = float(getattr(row, stat))
+            metrics[f"{key}_ci_low"] = float(getattr(row, f"{stat}_ci_low"))
+            metrics[f"{key}_ci_high"] = float(getattr(row, f"{stat}_ci_high"))
+        if row.metric != "ccc":
+            metrics[f"{prefix}.{row.metric}.n_undefined"] = float(row.n_undefined)
+    return {key: value for key, value in metrics.items() if not math.isnan(value)}
+
+
+def _metric_prefix(row: tuple) -> str:
+    return f"{row.extractor}.{Condition(row.kernel, row.slice_thickness_mm).label}"
+
+
+def _summary_name(metric: str, stat: str) -> str:
+    """``mean`` of ccc is ``mean_ccc`` (the summary table's name); of icc3_1, ``icc3_1.mean``."""
+    if metric == "ccc":
+        return {"mean": "mean_ccc", "median": "median_ccc", "pct_strong": "pct_strong"}[stat]
+    return f"{metric}.{stat}"
 
 
 def _extractors(column: pd.Series, extractor_labels: dict[str, str]) -> list[str]:
@@ -173,12 +200,7 @@ def _extractors(column: pd.Series, extractor_labels: dict[str, str]) -> list[str
 def _conditions(table: pd.DataFrame) -> list[Condition]:
     """Conditions in the study's order: smooth, medium, sharp (others after, by name)."""
     conditions = {Condition(k, t) for k, t in zip(table["kernel"], table["slice_thickness_mm"])}
-    return sorted(conditions, key=_study_order)
-
-
-def _study_order(condition: Condition) -> tuple[int, str, float]:
-    rank = KERNEL_ORDER.index(condition.kernel) if condition.kernel in KERNEL_ORDER else len(KERNEL_ORDER)
-    return rank, condition.kernel, condition.slice_thickness_mm
+    return sorted(conditions, key=study_order)
 
 
 def _has_undefined(rows: pd.DataFrame, extractor: str) -> bool:

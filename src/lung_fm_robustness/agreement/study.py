@@ -6,18 +6,35 @@ named, never dropped silently.
 """
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from lung_fm_robustness.agreement.ccc import lin_ccc
+from lung_fm_robustness.agreement.ccc import INFERENCE_COLUMNS, lin_ccc_inference, mcbride_band
+from lung_fm_robustness.agreement.coefficients import COEFFICIENTS
+from lung_fm_robustness.agreement.feature_classes import feature_classes
+from lung_fm_robustness.agreement.moments import paired_moments
 from lung_fm_robustness.features import ID_COLUMNS
 
 logger = logging.getLogger(__name__)
 
 CONDITION_COLUMNS = ["kernel", "slice_thickness_mm"]
-PER_FEATURE_COLUMNS = ("extractor", "kernel", "slice_thickness_mm", "feature", "ccc", "n_patients")
+KERNEL_ORDER = ("smooth", "medium", "sharp")
+PER_FEATURE_COLUMNS = (
+    "extractor",
+    "kernel",
+    "slice_thickness_mm",
+    "feature",
+    "ccc",
+    "n_patients",
+    "feature_class",
+    *INFERENCE_COLUMNS[1:],
+    "mcbride_band",
+)  # then one column per additional coefficient (icc3_1, icc2_1) when asked for
+SUMMARY_KEYS = ["extractor", *CONDITION_COLUMNS]
 SUMMARY_COLUMNS = (
     "extractor",
     "kernel",
@@ -48,13 +65,29 @@ class Condition:
         return f"{self.kernel}_{self.slice_thickness_mm:.1f}"
 
 
+def study_order(condition: Condition) -> tuple[int, str, float]:
+    """Sort key of conditions in the study's order: kernels smooth, medium, sharp (others after,
+    by name), then slice thickness."""
+    known = KERNEL_ORDER.index(condition.kernel) if condition.kernel in KERNEL_ORDER else len(KERNEL_ORDER)
+    return known, condition.kernel, condition.slice_thickness_mm
+
+
+class PairedCondition(NamedTuple):
+    """One test condition's scans matched to the reference scans of the same patients."""
+
+    reference: np.ndarray  # (n, F) reference values
+    test: np.ndarray  # (n, F) test values; row i is the same patient as in ``reference``
+    features: list[str]
+    patients: list[str]  # sorted; row i of both matrices
+
+
 def pair_conditions(
     features: pd.DataFrame,
     reference: Condition,
     *,
     extractor: str = "features",
     allow_missing_patients: bool = False,
-) -> dict[Condition, tuple[np.ndarray, np.ndarray, list[str]]]:
+) -> dict[Condition, PairedCondition]:
     """Reference and test feature matrices of every non-reference condition, paired by patient.
 
     Args:
@@ -67,8 +100,8 @@ def pair_conditions(
             :func:`unpaired_patients`.
 
     Returns:
-        ``{condition: (reference (n, F), test (n, F), feature names)}`` in sorted condition
-        order; row i of both matrices is the same patient (patients sorted by id).
+        ``{condition: PairedCondition}`` in sorted condition order; row i of both matrices is
+        the same patient (patients sorted by id).
 
     Raises:
         ValueError: malformed table, duplicate (patient, condition) rows, no reference scans, no
@@ -115,10 +148,11 @@ def pair_conditions(
         if condition == reference:
             continue
         patients = reference_rows.index.intersection(rows.index).sort_values()
-        paired[condition] = (
+        paired[condition] = PairedCondition(
             values[reference_rows.loc[patients].to_numpy()],
             values[rows.loc[patients].to_numpy()],
             list(feature_names),
+            [str(patient) for patient in patients],
         )
     return paired
 
@@ -142,72 +176,97 @@ def per_feature_ccc(
     extractor: str,
     *,
     allow_missing_patients: bool = False,
+    confidence: float = 0.95,
+    coefficients: Sequence[str] = ("ccc",),
 ) -> pd.DataFrame:
-    """Lin's CCC of every feature under every non-reference condition against the reference.
+    """Lin's CCC of every feature under every non-reference condition against the reference,
+    with its confidence interval and parts, and any further coefficient asked for.
 
     Returns:
         Long table with columns ``PER_FEATURE_COLUMNS``: extractor, kernel, slice_thickness_mm,
-        feature, ccc (NaN where undefined, see :func:`lin_ccc`) and n_patients (patients
-        paired for that condition).
+        feature, ccc (NaN where undefined, see :func:`lin_ccc`), n_patients (patients paired for
+        that condition), feature_class (see :func:`feature_classes`), the columns of
+        :func:`lin_ccc_inference` at ``confidence``, mcbride_band (see :func:`mcbride_band`);
+        then one column per coefficient of ``coefficients`` other than ccc (e.g. icc3_1).
     """
+    extra = [name for name in coefficients if name != "ccc"]
     paired = pair_conditions(
         features, reference, extractor=extractor, allow_missing_patients=allow_missing_patients
     )
     blocks = []
-    for condition, (reference_values, test_values, names) in paired.items():
-        ccc = lin_ccc(reference_values, test_values)
-        _log_undefined(extractor, condition, reference, reference_values, test_values, names, ccc)
-        blocks.append(
-            pd.DataFrame(
-                {
-                    "extractor": extractor,
-                    "kernel": condition.kernel,
-                    "slice_thickness_mm": condition.slice_thickness_mm,
-                    "feature": names,
-                    "ccc": ccc,
-                    "n_patients": reference_values.shape[0],
-                }
-            )
+    for condition, pair in paired.items():
+        inference = lin_ccc_inference(pair.reference, pair.test, confidence)
+        _log_undefined(extractor, condition, reference, pair, inference["ccc"].to_numpy())
+        moments = paired_moments(pair.reference, pair.test) if extra else None
+        block = pd.DataFrame(
+            {
+                "extractor": extractor,
+                "kernel": condition.kernel,
+                "slice_thickness_mm": condition.slice_thickness_mm,
+                "feature": pair.features,
+                "ccc": inference["ccc"],
+                "n_patients": len(pair.patients),
+                "feature_class": feature_classes(extractor, pair.features),
+                **{column: inference[column] for column in INFERENCE_COLUMNS[1:]},
+                "mcbride_band": mcbride_band(inference["ccc"]),
+                **{name: COEFFICIENTS[name](moments) for name in extra},
+            }
         )
+        blocks.append(block)
     return pd.concat(blocks, ignore_index=True)
 
 
-def summarise_agreement(per_feature: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Study-level agreement per extractor and condition.
-
-    Args:
-        per_feature: output of :func:`per_feature_ccc` (one or several extractors concatenated).
-        threshold: CCC at or above which a feature agrees strongly (0.9 in the study).
-
-    Returns:
-        Columns ``SUMMARY_COLUMNS``, sorted by extractor, kernel, slice thickness.
-        ``n_features`` counts every feature, ``n_undefined`` those with undefined CCC;
-        ``mean_ccc``, ``median_ccc`` and ``pct_strong`` (100 * share with ccc >= threshold) are
-        over the defined features only, NaN when none is defined.
-    """
-    missing = [c for c in PER_FEATURE_COLUMNS[:5] if c not in per_feature.columns]
+def summarise_coefficient(
+    per_feature: pd.DataFrame, column: str, threshold: float, keys: Sequence[str] = SUMMARY_KEYS
+) -> pd.DataFrame:
+    """Per group of ``keys``: n_features, n_undefined, and over the defined values of ``column``
+    their mean, median and pct_strong (100 * share >= threshold), NaN when none is defined.
+    Sorted by ``keys``."""
+    missing = [c for c in [*keys, column] if c not in per_feature.columns]
     if missing:
         raise ValueError(f"per_feature lacks the columns {missing}; expected {PER_FEATURE_COLUMNS}")
     if not -1.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be a CCC in [-1, 1], got {threshold!r}")
-
-    keys = ["extractor", *CONDITION_COLUMNS]
-    ccc = per_feature["ccc"].astype(np.float64)
-    groups = per_feature[keys].assign(ccc=ccc, undefined=ccc.isna(), strong=ccc >= threshold)
-    grouped = groups.groupby(keys, sort=True, dropna=False)
+        raise ValueError(f"threshold must be a coefficient in [-1, 1], got {threshold!r}")
+    values = per_feature[column].astype(np.float64)
+    groups = per_feature[list(keys)].assign(
+        value=values, undefined=values.isna(), strong=values >= threshold
+    )
+    grouped = groups.groupby(list(keys), sort=True, dropna=False)
     summary = pd.DataFrame(
         {
             "n_features": grouped.size(),
             "n_undefined": grouped["undefined"].sum(),
-            "mean_ccc": grouped["ccc"].mean(),
-            "median_ccc": grouped["ccc"].median(),
+            "mean": grouped["value"].mean(),
+            "median": grouped["value"].median(),
         }
     )
     n_defined = summary["n_features"] - summary["n_undefined"]
     summary["pct_strong"] = (100.0 * grouped["strong"].sum() / n_defined).where(n_defined > 0)
+    return summary.reset_index().astype({"n_features": "int64", "n_undefined": "int64"})
+
+
+def summarise_agreement(
+    per_feature: pd.DataFrame, threshold: float, *, by: Sequence[str] = ()
+) -> pd.DataFrame:
+    """Study-level CCC agreement per extractor and condition (and per ``by`` column, e.g.
+    feature_class, placed after extractor).
+
+    Args:
+        per_feature: output of :func:`per_feature_ccc` (one or several extractors concatenated).
+        threshold: CCC at or above which a feature agrees strongly (0.9 in the study).
+        by: further grouping columns of ``per_feature``.
+
+    Returns:
+        Columns ``SUMMARY_COLUMNS`` (with ``by`` after extractor), sorted by them.
+        ``n_features`` counts every feature, ``n_undefined`` those with undefined CCC;
+        ``mean_ccc``, ``median_ccc`` and ``pct_strong`` (100 * share with ccc >= threshold) are
+        over the defined features only, NaN when none is defined.
+    """
+    keys = ["extractor", *by, *CONDITION_COLUMNS]
+    summary = summarise_coefficient(per_feature, "ccc", threshold, keys)
+    summary = summary.rename(columns={"mean": "mean_ccc", "median": "median_ccc"})
     summary["threshold"] = float(threshold)
-    summary = summary.reset_index().astype({"n_features": "int64", "n_undefined": "int64"})
-    return summary[list(SUMMARY_COLUMNS)]
+    return summary[[*keys, *SUMMARY_COLUMNS[3:]]]
 
 
 def _scan_rows(
@@ -305,20 +364,14 @@ def _describe_unpaired(unpaired: pd.DataFrame) -> str:
 
 
 def _log_undefined(
-    extractor: str,
-    condition: Condition,
-    reference: Condition,
-    reference_values: np.ndarray,
-    test_values: np.ndarray,
-    names: list[str],
-    ccc: np.ndarray,
+    extractor: str, condition: Condition, reference: Condition, pair: PairedCondition, ccc: np.ndarray
 ) -> None:
     """Warn with counts when features have undefined CCC, naming those with NaN/inf values."""
     undefined = np.isnan(ccc)
     if not undefined.any():
         return
-    non_finite = ~(np.isfinite(reference_values).all(axis=0) & np.isfinite(test_values).all(axis=0))
-    examples = [name for name, bad in zip(names, non_finite) if bad][:5]
+    non_finite = ~(np.isfinite(pair.reference).all(axis=0) & np.isfinite(pair.test).all(axis=0))
+    examples = [name for name, bad in zip(pair.features, non_finite) if bad][:5]
     logger.warning(
         "%s %s vs %s: %d of %d features have undefined CCC over %d patients "
         "(%d with NaN/inf values%s; the rest constant in both conditions or too few patients)",
@@ -326,8 +379,8 @@ def _log_undefined(
         condition.label,
         reference.label,
         undefined.sum(),
-        len(names),
-        reference_values.shape[0],
+        len(pair.features),
+        len(pair.patients),
         non_finite.sum(),
         f", e.g. {examples}" if examples else "",
     )
