@@ -9,7 +9,13 @@ import pytest
 import SimpleITK as sitk
 from kedro.io import DatasetError
 
-from lung_fm_robustness.datasets import CTVolumeDataset, ScanManifestDataset, ScanTableDataset
+from lung_fm_robustness.datasets import (
+    CTVolumeDataset,
+    OptionalPartitionedDataset,
+    ScanManifestDataset,
+    ScanTableDataset,
+)
+from lung_fm_robustness.datasets.scan_table import ScanTable
 from lung_fm_robustness.manifest import ManifestError
 
 
@@ -83,3 +89,33 @@ def test_scan_table_gives_volumes_by_scan_id(tmp_path, ct_with_sphere):
     assert table.image("B").GetSize() == image.GetSize()
     with pytest.raises(ValueError, match="'B' has no mask_path"):
         table.mask("B")
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nrrd", ".mha"])
+def test_scan_table_reads_a_header_then_a_box_of_voxels(tmp_path, ct_with_sphere, suffix):
+    image, _ = ct_with_sphere
+    path = tmp_path / f"a{suffix}"
+    sitk.WriteImage(image, str(path))
+    table = ScanTable(pd.DataFrame({"scan_id": ["A"], "image_path": [str(path)]}).set_index("scan_id", drop=False))
+    full = table.image("A")
+    header = table.image_header("A")
+    assert header.GetSize() == full.GetSize() and header.GetPixelID() == full.GetPixelID()
+    assert (header.GetOrigin(), header.GetSpacing(), header.GetDirection()) == (full.GetOrigin(), full.GetSpacing(), full.GetDirection())
+    region = table.image_region("A", (3, 5, 7), (10, 11, 12))
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(region), sitk.GetArrayFromImage(full)[7:19, 5:16, 3:13])
+    np.testing.assert_allclose(region.GetOrigin(), full.TransformIndexToPhysicalPoint((3, 5, 7)), atol=1e-9)
+    with pytest.raises(DatasetError, match=r"start \(60, 0, 0\), size \(10, 1, 1\) is not inside .*\(64, 64, 30\)"):
+        table.image_region("A", (60, 0, 0), (10, 1, 1))
+
+
+def test_optional_partitions_may_be_empty_but_must_be_saved(tmp_path, ct_with_sphere):
+    dataset = OptionalPartitionedDataset(
+        path=str(tmp_path / "cubes"), dataset="lung_fm_robustness.datasets.CTVolumeDataset", filename_suffix=".mha", overwrite=True
+    )
+    assert not dataset.exists()
+    with pytest.raises(DatasetError, match="nothing was saved"):
+        dataset.load()
+    dataset.save({"A": ct_with_sphere[0]})
+    assert list(dataset.load()) == ["A"]
+    dataset.save({})  # the option is off: no partitions, but the dataset exists
+    assert dataset.exists() and dataset.load() == {}

@@ -1,4 +1,4 @@
-"""Project hooks: the user's manifest path, a friendly stop on missing inputs, MLflow labels."""
+"""Project hooks: the user's input paths, a friendly stop on missing inputs, MLflow labels."""
 from __future__ import annotations
 
 import logging
@@ -10,6 +10,8 @@ from kedro.framework.project import pipelines
 from kedro.io import CatalogProtocol
 from kedro.pipeline import Pipeline
 
+from lung_fm_robustness.datasets.dicom_folder import DicomFolderDataset
+from lung_fm_robustness.datasets.nodule_csv import NoduleCsvDataset
 from lung_fm_robustness.datasets.scan_manifest import ScanManifestDataset
 
 logger = logging.getLogger(__name__)
@@ -18,17 +20,24 @@ EXTRACTOR_DATASETS = {"fm_extractor": "fm", "radiomics_extractor": "radiomics"}
 
 
 class InputManifestHook:
-    """Points the ``input_manifest`` dataset at ``ingestion.manifest_path``.
+    """Points the user's input datasets at their path parameters: ``input_manifest`` at
+    ``ingestion.manifest_path``, ``dicom_folder`` at ``ingestion.dicom_root`` and
+    ``nodule_list`` at ``ingestion.nodules_csv``.
 
-    The path is a parameter so ``--params ingestion.manifest_path=...`` works; the file is
+    The paths are parameters so ``--params ingestion.dicom_root=...`` works; the files are
     still read through the catalog, never by a node.
     """
 
     @hook_impl
     def after_catalog_created(self, catalog: CatalogProtocol, parameters: dict[str, Any]) -> None:
-        path = parameters["parameters"].get("ingestion", {}).get("manifest_path")
-        if path:
-            catalog["input_manifest"] = ScanManifestDataset(filepath=str(path))
+        ingestion = parameters["parameters"].get("ingestion", {})
+        for dataset, key, make in (
+            ("input_manifest", "manifest_path", lambda p: ScanManifestDataset(filepath=p)),
+            ("dicom_folder", "dicom_root", lambda p: DicomFolderDataset(path=p)),
+            ("nodule_list", "nodules_csv", lambda p: NoduleCsvDataset(filepath=p)),
+        ):
+            if ingestion.get(key):
+                catalog[dataset] = make(str(ingestion[key]))
 
 
 class MissingInputsHook:

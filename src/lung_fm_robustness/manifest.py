@@ -86,7 +86,7 @@ def validate_manifest(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     if "mask_path" in frame.columns:
         frame["mask_path"] = frame["mask_path"].where(frame["mask_path"].notna(), None)
         frame["mask_path"] = [
-            None if p is None or str(p).strip() == "" else str(p).strip() for p in frame["mask_path"]
+            None if pd.isna(p) or str(p).strip() == "" else str(p).strip() for p in frame["mask_path"]
         ]
     else:
         frame["mask_path"] = None

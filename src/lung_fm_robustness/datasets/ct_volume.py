@@ -2,10 +2,20 @@
 
 Kedro-datasets has no medical-image dataset; this one keeps the full geometry (origin,
 spacing, direction) that the FMCIB crop and the PyRadiomics resampling depend on.
+
+A volume can also be read in parts: its header alone, then a box of voxels. ITK streams
+the box from uncompressed .mha/.mhd and .nii (only the box is read from disk) and from
+compressed .mha (decompressed as far as needed); .nii.gz is decompressed up to the box;
+NRRD is read whole by ITK. In every case only the box is kept in memory.
+
+A DICOM series is a folder and a ``series_uid`` (a folder may hold several series): pass
+both, and the series is read with GDCM (see ``lung_fm_robustness.dicom.series_reading``);
+a ``series_uid`` that is not a string (None, or NaN from a table) means a volume file.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -13,6 +23,7 @@ import SimpleITK as sitk
 from kedro.io import AbstractDataset, DatasetError
 
 from lung_fm_robustness.datasets.atomic import atomic_path
+from lung_fm_robustness.dicom import series_reading
 
 SUPPORTED_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".mha", ".mhd")
 
@@ -28,16 +39,66 @@ def volume_suffix(path: str | os.PathLike) -> str:
     )
 
 
-def read_volume(path: str | os.PathLike) -> sitk.Image:
-    """Read one volume; a missing or unreadable file is an error naming it."""
-    path = Path(path)
-    volume_suffix(path)
-    if not path.is_file():
-        raise DatasetError(f"Volume file not found: '{path}'.")
+def read_volume(path: str | os.PathLike, series_uid: str | None = None) -> sitk.Image:
+    """Read one volume (or the DICOM series ``series_uid`` in the folder ``path``); a
+    missing or unreadable file is an error naming it."""
+    if isinstance(series_uid, str):
+        return series_reading.read_series(path, series_uid)
+    path = _existing_volume(path)
     try:
         return sitk.ReadImage(str(path))
     except RuntimeError as err:
         raise DatasetError(f"SimpleITK cannot read '{path}': {err}".strip()) from err
+
+
+def read_volume_header(
+    path: str | os.PathLike, series_uid: str | None = None
+) -> sitk.ImageFileReader | series_reading.SeriesHeader:
+    """The volume's header without its voxels: a reader that has read the image information
+    (``GetSize``, ``GetSpacing``, ``GetOrigin``, ``GetDirection``, ``GetPixelID``...), or
+    for a DICOM series a ``SeriesHeader`` with the same getters."""
+    if isinstance(series_uid, str):
+        return series_reading.read_series_header(path, series_uid)
+    path = _existing_volume(path)
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as err:
+        raise DatasetError(f"SimpleITK cannot read the header of '{path}': {err}".strip()) from err
+    return reader
+
+
+def read_volume_region(
+    path: str | os.PathLike, start: Sequence[int], size: Sequence[int], series_uid: str | None = None
+) -> sitk.Image:
+    """The voxels ``[start, start + size)`` (x, y, z indices) of a volume, as an image that
+    keeps its place in the scan (origin at ``start``), reading as little as the format allows."""
+    if isinstance(series_uid, str):
+        return series_reading.read_series_region(path, series_uid, start, size)
+    reader = read_volume_header(path)
+    full = reader.GetSize()
+    if len(start) != len(full) or len(size) != len(full) or any(
+        a < 0 or n < 1 or a + n > m for a, n, m in zip(start, size, full)
+    ):
+        raise DatasetError(
+            f"Box start {tuple(start)}, size {tuple(size)} is not inside '{path}', whose "
+            f"size is {full}."
+        )
+    reader.SetExtractIndex([int(a) for a in start])
+    reader.SetExtractSize([int(n) for n in size])
+    try:
+        return reader.Execute()
+    except RuntimeError as err:
+        raise DatasetError(f"SimpleITK cannot read '{path}': {err}".strip()) from err
+
+
+def _existing_volume(path: str | os.PathLike) -> Path:
+    path = Path(path)
+    volume_suffix(path)
+    if not path.is_file():
+        raise DatasetError(f"Volume file not found: '{path}'.")
+    return path
 
 
 def write_volume(image: sitk.Image, path: str | os.PathLike) -> None:

@@ -33,9 +33,9 @@ class ManifestSource:
         frame = validate_manifest(pd.read_csv(self.filepath), str(self.filepath))
         folder = self.filepath.parent
         for column in ("image_path", "mask_path"):
-            frame[column] = [None if p is None else str(folder / p) for p in frame[column]]
+            frame[column] = [None if pd.isna(p) else str(folder / p) for p in frame[column]]
             present = frame[column].notna().to_numpy()
-            absent = present & ~np.array([p is not None and Path(p).is_file() for p in frame[column]])
+            absent = present & ~np.array([not pd.isna(p) and Path(p).is_file() for p in frame[column]])
             if absent.any():
                 first = int(np.flatnonzero(absent)[0])
                 raise ManifestError(

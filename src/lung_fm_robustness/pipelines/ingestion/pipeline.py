@@ -1,7 +1,13 @@
-"""Ingestion pipeline: simulate (or skip) the phantom, then register the scans."""
+"""Ingestion pipeline: simulate (or skip) the phantom, register and validate the scans, make
+the nodule masks."""
+
 from kedro.pipeline import Node, Pipeline
 
-from lung_fm_robustness.pipelines.ingestion.nodes import register_scans, simulate_phantom_study
+from lung_fm_robustness.pipelines.ingestion.nodes import (
+    make_nodule_masks,
+    register_scans,
+    simulate_phantom_study,
+)
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -15,9 +21,23 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 register_scans,
-                inputs=["phantom_manifest", "input_manifest", "params:ingestion"],
-                outputs="scans",
+                inputs=[
+                    "phantom_manifest",
+                    "input_manifest",
+                    "dicom_folder",
+                    "nodule_list",
+                    "params:ingestion",
+                    "params:kernel_classes",
+                    "params:agreement",
+                ],
+                outputs=["registered_scans", "ingestion_issues", "ingestion_summary", "ingestion_metrics"],
                 name="register_scans",
+            ),
+            Node(
+                make_nodule_masks,
+                inputs=["registered_scans", "params:ingestion", "params:agreement"],
+                outputs=["nodule_masks", "scans"],
+                name="make_nodule_masks",
             ),
         ]
     )
