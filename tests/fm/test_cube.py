@@ -23,12 +23,18 @@ import torch
 from monai.data import MetaTensor
 from monai.transforms import Compose, NormalizeIntensityd, Orientationd, Spacingd
 
+from lung_fm_robustness.datasets.ct_volume import read_volume, read_volume_header, read_volume_region
 from lung_fm_robustness.fm.cube import (
     CUBE_SIZE,
+    RESAMPLING_MODES,
+    ScanGeometry,
     SeedOutsideVolumeError,
     extract_fm_cube,
     hu_to_fmcib_intensity,
+    other_resampling,
+    plan_fm_cube,
 )
+from lung_fm_robustness.fm.network import extract_features, load_fm_extractor
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Orientationd.__init__.labels:FutureWarning")
 
@@ -538,3 +544,112 @@ def test_1mm_input_on_the_output_grid_is_just_cropped(relative):
         np.testing.assert_allclose(
             extract_fm_cube(image, seed, mode=mode), expected, rtol=0, atol=1e-6
         )
+
+
+# ----------------------------------------------------------------------------- region-first reading
+
+
+def test_the_cube_reads_nothing_outside_its_box():
+    """Voxels outside the plan's box cannot change the cube: the box is all it needs."""
+    for name, seed in [c.values for c in CASES[::3]]:
+        image = _IMAGES[name]
+        for mode in RESAMPLING_MODES:
+            plan = plan_fm_cube(ScanGeometry.of(image), seed, mode)
+            scrambled = np.full(sitk.GetArrayViewFromImage(image).shape, 3071, dtype=np.int16)
+            scrambled[plan.box.slices] = sitk.GetArrayViewFromImage(image)[plan.box.slices]
+            other = sitk.GetImageFromArray(scrambled)
+            other.CopyInformation(image)
+            np.testing.assert_array_equal(
+                extract_fm_cube(other, seed, mode), extract_fm_cube(image, seed, mode)
+            )
+
+
+def _cube_from_file(path, seed, mode) -> np.ndarray:
+    """The header, then only the box the cube samples (as the preprocessing node reads)."""
+    plan = plan_fm_cube(ScanGeometry.of(read_volume_header(path)), seed, mode)
+    region = read_volume_region(path, plan.box.start, plan.box.size)
+    assert region.GetSize() == plan.box.size
+    return plan.sample(sitk.GetArrayViewFromImage(region))
+
+
+@pytest.mark.parametrize("suffix", [".nii.gz", ".nii", ".nrrd", ".mha"])
+def test_partial_read_gives_the_full_read_cube_exactly(tmp_path, suffix):
+    """Same header, same voxels, same arithmetic: bit-identical, in every geometry case
+    (oblique, permuted, thin, seeds at and beyond the faces)."""
+    names = ["a07_oblique", "a057_oblique_permuted", "a06_coronal", "a07_identity", "thin_slab"]
+    for name in names:
+        path = tmp_path / f"{name}{suffix}"
+        sitk.WriteImage(_IMAGES[name], str(path))
+        full = read_volume(path)  # NIfTI rounds the geometry to float32: compare like for like
+        for case_name, seed in (c.values for c in CASES):
+            if case_name != name:
+                continue
+            for mode in RESAMPLING_MODES:
+                np.testing.assert_array_equal(
+                    _cube_from_file(path, seed, mode), extract_fm_cube(full, seed, mode)
+                )
+
+
+@pytest.mark.parametrize("name", ["a07_oblique", "a057_oblique_permuted"])
+def test_a_cube_in_the_zero_padding_reads_no_voxels(name):
+    """An oblique scan leaves the corners of its 1 mm grid empty: a crop of only corner
+    voxels (crop centre at grid index -24) samples no voxel, reads none, and is all 0."""
+    volume, affine = _monai_volume(name)
+    ras = affine @ np.array([-24.0, -24.0, -24.0, 1.0])
+    seed = (-ras[0], -ras[1], ras[2])
+    for mode, oracle in (("fmcib", _fmcib_oracle), ("exact", _exact_oracle)):
+        plan = plan_fm_cube(ScanGeometry.of(_IMAGES[name]), seed, mode)
+        assert plan.box is None
+        np.testing.assert_array_equal(plan.sample(None), np.zeros((CUBE_SIZE,) * 3))
+        np.testing.assert_allclose(plan.sample(None), oracle(name, seed), rtol=0, atol=TOL)
+
+
+def test_sample_checks_the_region_shape():
+    image = _IMAGES["a07_identity"]
+    plan = plan_fm_cube(ScanGeometry.of(image), _seed_at(image, (0.5, 0.5, 0.5)))
+    with pytest.raises(ValueError, match=r"shape"):
+        plan.sample(sitk.GetArrayViewFromImage(image))
+
+
+def test_geometry_from_a_header_equals_that_of_the_image(tmp_path):
+    path = tmp_path / "scan.nrrd"
+    sitk.WriteImage(_IMAGES["a057_oblique_permuted"], str(path))
+    assert ScanGeometry.of(read_volume_header(path)) == ScanGeometry.of(read_volume(path))
+    with pytest.raises(ValueError, match="scalar 3D"):
+        ScanGeometry.of(sitk.Image(8, 8, sitk.sitkInt16))
+
+
+def test_other_resampling_names_the_setting():
+    assert other_resampling("fmcib") == "exact" and other_resampling("exact") == "fmcib"
+    with pytest.raises(ValueError, match=r"fm\.resampling"):
+        other_resampling("linear")
+
+
+# ----------------------------------------------------------------------------- network features
+
+FEATURE_CASES = [CASES[i] for i in (0, 4, 6, 11, 14, 19)]
+
+
+@pytest.fixture(scope="module")
+def network():
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield load_fm_extractor(None, seed=3)[0]
+    torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize(
+    ("mode", "oracle"), [("fmcib", _fmcib_oracle), ("exact", _exact_oracle)], ids=["fmcib", "exact"]
+)
+def test_features_of_our_cube_and_the_oracle_cube_agree(network, mode, oracle):
+    """Through the same network, cubes that differ by float rounding (fmcib: none here;
+    exact: 2.5e-8) give features that differ by < 1e-6 of max |feature| (exact: 3e-6 on a
+    scale of 7). Relative to max |feature| because an absolute bound would depend on the
+    weights' scale (this random-init network's features reach ~7, FMCIB's differ)."""
+    ours = np.stack([extract_fm_cube(_IMAGES[name], seed, mode) for name, seed in
+                     (c.values for c in FEATURE_CASES)])
+    theirs = np.stack([oracle(name, seed) for name, seed in (c.values for c in FEATURE_CASES)])
+    assert np.abs(ours - theirs).max() <= TOL
+    a, b = (extract_features(network, cubes, batch_size=len(cubes)) for cubes in (ours, theirs))
+    scale = float(np.abs(b).max())
+    assert np.abs(a - b).max() <= 1e-5 * scale

@@ -6,6 +6,7 @@ checkpoint is ~0.74 GB, so the expensive objects are module-scoped and batches t
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import shutil
 
@@ -22,6 +23,7 @@ from lung_fm_robustness.fm.network import (
     build_fmcib_trunk,
     configure_threads,
     extract_features,
+    fold_batch_norm_,
     load_fm_extractor,
 )
 
@@ -38,11 +40,11 @@ def _two_threads():
 
 @pytest.fixture(scope="module")
 def cubes() -> np.ndarray:
-    """Four CT-like cubes, already normalised as FMCIB does: v = (HU + 1024) / 3072."""
+    """Eight CT-like cubes, already normalised as FMCIB does: v = (HU + 1024) / 3072."""
     rng = np.random.default_rng(20240601)
     z, y, x = np.mgrid[:50, :50, :50]
     out = []
-    for radius in (3.5, 6.0, 10.0, 4.0):
+    for radius in (3.5, 6.0, 10.0, 4.0, 8.0, 2.5, 12.0, 5.0):
         hu = np.full((50, 50, 50), -850.0) + rng.normal(0.0, 40.0, (50, 50, 50))
         inside = (z - 25) ** 2 + (y - 25) ** 2 + (x - 25) ** 2 <= radius**2
         hu[inside] = 40.0 + rng.normal(0.0, 20.0, inside.sum())
@@ -301,14 +303,55 @@ def test_arbitrary_pickle_is_refused(tmp_path):
 # --- extract_features ----------------------------------------------------------------
 
 
-def test_batch_size_does_not_change_features(random_net, cubes):
-    model = random_net[0]
+@pytest.fixture(scope="module")
+def folded_net():
+    """The random-init network as the pipeline runs it, BatchNorm folded (a second copy:
+    folding is in place)."""
+    return fold_batch_norm_(load_fm_extractor(None, seed=SEED)[0])
+
+
+@pytest.fixture(scope="module")
+def batch8(random_net, folded_net, cubes) -> dict[str, np.ndarray]:
+    """Features of all cubes in one batch of 8 (the pipeline's default), both networks."""
+    return {
+        "as loaded": extract_features(random_net[0], cubes, batch_size=8),
+        "folded": extract_features(folded_net, cubes, batch_size=8),
+    }
+
+
+@pytest.mark.parametrize("path", ["as loaded", "folded"])
+def test_batch_size_does_not_change_features(random_net, folded_net, cubes, batch8, path):
+    model = random_net[0] if path == "as loaded" else folded_net
     one = extract_features(model, cubes, batch_size=1)
-    four = extract_features(model, cubes, batch_size=4)
-    assert one.shape == four.shape == (4, N_FEATURES)
+    assert one.shape == batch8[path].shape == (8, N_FEATURES)
     # Different batch sizes pick different convolution kernels: float32 rounding only.
-    scale = max(1.0, float(np.abs(four).max()))
-    assert np.abs(one - four).max() <= 1e-5 * scale
+    scale = max(1.0, float(np.abs(batch8[path]).max()))
+    assert np.abs(one - batch8[path]).max() <= 1e-5 * scale
+
+
+def test_folding_batch_norm_keeps_the_features(folded_net, batch8):
+    plain, fast = batch8["as loaded"], batch8["folded"]
+    assert fast.dtype == np.float32 and not folded_net.training
+    assert np.abs(fast - plain).max() <= 1e-5 * float(np.abs(plain).max())
+    assert not any(isinstance(m, torch.nn.BatchNorm3d) for m in folded_net.modules())
+    assert sum(isinstance(m, torch.nn.Identity) for m in folded_net.modules()) == 53
+
+
+def test_folding_uses_the_batch_norm_statistics(source_net, source_features, cubes):
+    """The random-init BatchNorms are near identities (mean 0, var 1, gamma 1, beta 0);
+    the source network's are not, so this is where a wrong fold would show."""
+    folded = fold_batch_norm_(copy.deepcopy(source_net))
+    features = extract_features(folded, cubes[:2], batch_size=2)
+    assert np.abs(features - source_features).max() <= 1e-5 * float(np.abs(source_features).max())
+    assert not torch.equal(folded.conv1.weight, source_net.conv1.weight)
+
+
+def test_two_runs_give_bit_identical_features(cubes, batch8):
+    """A separately loaded network, run as the pipeline runs it: the same bits."""
+    other = fold_batch_norm_(load_fm_extractor(None, seed=SEED)[0])
+    np.testing.assert_array_equal(
+        extract_features(other, cubes, batch_size=8), batch8["folded"]
+    )
 
 
 class _CountingModel(torch.nn.Module):

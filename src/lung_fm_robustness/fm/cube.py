@@ -8,6 +8,11 @@ diagonal=True)``, reorients to LPS, crops 50 voxels around the seed, transposes 
 the (at most) 50^3 voxels that survive the crop are interpolated, from the few input
 slices they need: the same cube for a fraction of the time and memory.
 
+The work splits in two so that a reader can fetch only those slices: ``plan_fm_cube``
+needs the scan's header alone (``ScanGeometry``: the 1 mm grid depends on the whole
+scan's extent) and says which input voxel box the cube reads; ``FmCubePlan.sample``
+interpolates from that box. ``extract_fm_cube`` does both on an image in memory.
+
 ``mode="fmcib"`` reproduces MONAI 1.3-1.5, whose resampler normalises coordinates with
 ``align_corners=False`` but samples with ``align_corners=True``, so content is displaced
 by up to ``|spacing - 1| / 2`` mm at the volume faces. ``mode="exact"`` samples the same
@@ -19,7 +24,7 @@ zero padding in ``v``: beyond the outermost voxel centres values blend towards 0
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import SimpleITK as sitk
@@ -32,8 +37,72 @@ _AFFINE_TOL = 1e-3  # monai.data.utils.AFFINE_TOL
 _LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def _require_mode(mode: str) -> None:
+    if mode not in RESAMPLING_MODES:
+        raise ValueError(f"fm.resampling must be one of {RESAMPLING_MODES}, got {mode!r}")
+
+
+def other_resampling(mode: str) -> str:
+    """The ``fm.resampling`` mode that is not ``mode`` (for the sensitivity comparison)."""
+    _require_mode(mode)
+    return next(other for other in RESAMPLING_MODES if other != mode)
+
+
 class SeedOutsideVolumeError(ValueError):
     """The seed is so far outside the scan that the reference crop would be empty."""
+
+
+@dataclass(frozen=True)
+class ScanGeometry:
+    """The whole scan's voxel grid, from its header: all the cube needs besides voxels.
+
+    ``size``, ``spacing`` and ``origin`` in SimpleITK's axis order (x, y, z);
+    ``direction`` the 3 x 3 direction cosines, row-major, as SimpleITK gives them.
+    """
+
+    size: tuple[int, int, int]
+    spacing: tuple[float, float, float]
+    origin: tuple[float, float, float]
+    direction: tuple[float, ...]
+
+    @classmethod
+    def of(cls, header: sitk.Image | sitk.ImageFileReader) -> ScanGeometry:
+        """The geometry of an image, or of a file whose reader has read only its header
+        (``ImageFileReader.ReadImageInformation``); both must be scalar 3D."""
+        if isinstance(header, sitk.ImageFileReader):
+            components = header.GetNumberOfComponents()
+        else:
+            components = header.GetNumberOfComponentsPerPixel()
+        if header.GetDimension() != 3 or components != 1:
+            raise ValueError(
+                f"expected a scalar 3D image, got {header.GetDimension()}D with "
+                f"{components} components per voxel"
+            )
+        return cls(
+            size=tuple(int(n) for n in header.GetSize()),
+            spacing=tuple(float(s) for s in header.GetSpacing()),
+            origin=tuple(float(o) for o in header.GetOrigin()),
+            direction=tuple(float(d) for d in header.GetDirection()),
+        )
+
+    def physical_point(self, index) -> np.ndarray:
+        """LPS mm of a continuous voxel index (x, y, z)."""
+        direction = np.array(self.direction).reshape(3, 3)
+        return np.array(self.origin) + direction @ (np.array(self.spacing) * np.asarray(index))
+
+
+@dataclass(frozen=True)
+class VoxelBox:
+    """Input voxels ``[start, start + size)`` per axis, in SimpleITK's order (x, y, z):
+    what ``ImageFileReader.SetExtractIndex`` / ``SetExtractSize`` take."""
+
+    start: tuple[int, int, int]
+    size: tuple[int, int, int]
+
+    @property
+    def slices(self) -> tuple[slice, slice, slice]:
+        """The box as numpy slices of a (z, y, x) array of the whole scan."""
+        return tuple(slice(a, a + n) for a, n in zip(self.start[::-1], self.size[::-1]))
 
 
 def hu_to_fmcib_intensity(hu: np.ndarray) -> np.ndarray:
@@ -61,12 +130,12 @@ class _Grid:
     resampled: bool
 
 
-def _input_ras_affine(image: sitk.Image) -> np.ndarray:
+def _input_ras_affine(geometry: ScanGeometry) -> np.ndarray:
     """The RAS affine MONAI's ITKReader gives: diag(-1, -1, 1) x [direction * spacing | origin]."""
     affine = np.eye(4)
-    direction = np.array(image.GetDirection(), dtype=float).reshape(3, 3)
-    affine[:3, :3] = direction * np.array(image.GetSpacing(), dtype=float)
-    affine[:3, 3] = image.GetOrigin()
+    direction = np.array(geometry.direction, dtype=float).reshape(3, 3)
+    affine[:3, :3] = direction * np.array(geometry.spacing, dtype=float)
+    affine[:3, 3] = geometry.origin
     return _LPS_TO_RAS @ affine
 
 
@@ -117,10 +186,10 @@ def _torch_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _resampled_grid(image: sitk.Image) -> _Grid:
+def _resampled_grid(geometry: ScanGeometry) -> _Grid:
     """The output grid of MONAI's Spacing, including its 'affine unchanged' shortcut."""
-    in_affine = _input_ras_affine(image)
-    in_shape = np.array(image.GetSize())
+    in_affine = _input_ras_affine(geometry)
+    in_shape = np.array(geometry.size)
     zoom = np.diag(np.append(_output_spacing(in_affine), 1.0))
     out_shape, origin = _shape_and_origin(in_shape, in_affine, zoom)
     out_affine = zoom.copy()
@@ -148,19 +217,19 @@ def _lps_flip(shape: tuple[int, int, int]) -> np.ndarray:
     )
 
 
-def _lps_extent(image: sitk.Image) -> list[tuple[float, float]]:
+def _lps_extent(geometry: ScanGeometry) -> list[tuple[float, float]]:
     """Per LPS axis, the span of the voxel centres in mm (for error messages)."""
-    size = image.GetSize()
-    corners = [
-        image.TransformContinuousIndexToPhysicalPoint([float(c) for c in corner])
-        for corner in itertools.product(*[(0, n - 1) for n in size])
-    ]
-    points = np.array(corners)
+    points = np.array(
+        [
+            geometry.physical_point(corner)
+            for corner in itertools.product(*[(0, n - 1) for n in geometry.size])
+        ]
+    )
     return list(zip(points.min(axis=0).tolist(), points.max(axis=0).tolist()))
 
 
 def _crop_bounds(
-    image: sitk.Image, grid: _Grid, seed_lps: tuple[float, float, float]
+    geometry: ScanGeometry, grid: _Grid, seed_lps: tuple[float, float, float]
 ) -> list[tuple[int, int]]:
     """Per LPS-oriented axis, the reference's clamped crop ``[c - 25, c + 25) & [0, n)``
     with ``c = int(index of the seed)``, in the reference's float ops.
@@ -176,7 +245,7 @@ def _crop_bounds(
         bounds.append((max(c - _HALF, 0), min(c + _HALF, n)))
     if any(lo >= hi for lo, hi in bounds):
         extent = ", ".join(
-            f"{a} [{lo:.1f}, {hi:.1f}]" for a, (lo, hi) in zip("LPS", _lps_extent(image))
+            f"{a} [{lo:.1f}, {hi:.1f}]" for a, (lo, hi) in zip("LPS", _lps_extent(geometry))
         )
         raise SeedOutsideVolumeError(
             f"Seed {tuple(seed_lps)} (LPS mm) is too far outside the scan for a "
@@ -223,20 +292,25 @@ def _sample_indices(
     return index
 
 
-def _trilinear_zero_padded(image: sitk.Image, index: list[np.ndarray]) -> np.ndarray:
-    """Trilinear interpolation of ``v`` at continuous indices, neighbours outside the scan
-    counting as v = 0 (torch ``grid_sample`` padding_mode="zeros"). Reads only the input
-    box the samples touch, scaled to ``v`` before interpolating so the padding stays 0."""
-    size = image.GetSize()
-    base = [np.floor(i).astype(np.intp) for i in index]
+def _input_box(index: list[np.ndarray], size: tuple[int, int, int]) -> VoxelBox | None:
+    """The input voxels trilinear interpolation at ``index`` reads (both neighbours of every
+    sample, clamped to the scan); None when every sample falls in the zero padding."""
+    base = [np.floor(i) for i in index]
     lo = [max(int(b.min()), 0) for b in base]
     hi = [min(int(b.max()) + 1, n - 1) for b, n in zip(base, size)]
     if any(a > b for a, b in zip(lo, hi)):
-        return np.zeros(index[0].shape, dtype=np.float32)
-    view = sitk.GetArrayViewFromImage(image)[
-        lo[2] : hi[2] + 1, lo[1] : hi[1] + 1, lo[0] : hi[0] + 1
-    ]
-    values = np.pad(hu_to_fmcib_intensity(view), 1)  # (z, y, x), zero shell
+        return None
+    return VoxelBox(tuple(lo), tuple(b - a + 1 for a, b in zip(lo, hi)))
+
+
+def _trilinear_zero_padded(
+    hu: np.ndarray, box: VoxelBox, index: list[np.ndarray]
+) -> np.ndarray:
+    """Trilinear interpolation of ``v`` at continuous indices, neighbours outside the scan
+    counting as v = 0 (torch ``grid_sample`` padding_mode="zeros"). ``hu`` is the scan's
+    voxels in ``box`` only, scaled to ``v`` before interpolating so the padding stays 0."""
+    values = np.pad(hu_to_fmcib_intensity(hu), 1)  # (z, y, x), zero shell
+    base = [np.floor(i).astype(np.intp) for i in index]
     frac = [i - b for i, b in zip(index, base)]
     out = np.zeros(index[0].shape, dtype=float)
     for corner in itertools.product((0, 1), repeat=3):
@@ -244,7 +318,7 @@ def _trilinear_zero_padded(image: sitk.Image, index: list[np.ndarray]) -> np.nda
         pos = []
         for e, c in enumerate(corner):
             weight = weight * (frac[e] if c else 1.0 - frac[e])
-            pos.append(np.clip(base[e] + c - lo[e] + 1, 0, values.shape[2 - e] - 1))
+            pos.append(np.clip(base[e] + c - box.start[e] + 1, 0, values.shape[2 - e] - 1))
         out += weight * values[pos[2], pos[1], pos[0]]
     return out.astype(np.float32)
 
@@ -258,6 +332,45 @@ def _pad_to_cube(region: np.ndarray) -> np.ndarray:
     return cube
 
 
+@dataclass(frozen=True, eq=False)
+class FmCubePlan:
+    """Where a cube samples its scan, worked out from the header: ``box`` is the only part
+    of the scan to read (None: the cube lies in the zero padding), ``index`` the continuous
+    input index (x, y, z) of every kept sample, ``sample`` makes the cube."""
+
+    box: VoxelBox | None
+    index: list[np.ndarray] = field(repr=False)
+
+    def sample(self, hu: np.ndarray | None) -> np.ndarray:
+        """The (50, 50, 50) float32 cube (z, y, x) from the scan's HU in ``box``, a (z, y, x)
+        array of shape ``box.size[::-1]`` (None when ``box`` is None)."""
+        if self.box is None:
+            return _pad_to_cube(np.zeros(self.index[0].shape, dtype=np.float32))
+        if hu is None or np.shape(hu) != self.box.size[::-1]:
+            raise ValueError(
+                f"expected the scan's voxels in {self.box} as a (z, y, x) array of shape "
+                f"{self.box.size[::-1]}, got {None if hu is None else np.shape(hu)}"
+            )
+        return _pad_to_cube(_trilinear_zero_padded(hu, self.box, self.index))
+
+
+def plan_fm_cube(
+    geometry: ScanGeometry, seed_lps: tuple[float, float, float], mode: str = "fmcib"
+) -> FmCubePlan:
+    """Which voxels of the scan the FMCIB cube at ``seed_lps`` reads, and how.
+
+    ``geometry`` is the *whole* scan's (the 1 mm grid spans its full extent), even when
+    only the box will be read. ``seed_lps`` and ``mode`` as in ``extract_fm_cube``.
+    """
+    _require_mode(mode)
+    if len(seed_lps) != 3 or not np.all(np.isfinite(np.asarray(seed_lps, dtype=float))):
+        raise ValueError(f"seed_lps must be three finite LPS coordinates in mm, got {seed_lps!r}")
+    grid = _resampled_grid(geometry)
+    bounds = _crop_bounds(geometry, grid, seed_lps)
+    index = _sample_indices(grid, geometry.size, bounds, displaced=mode == "fmcib")
+    return FmCubePlan(_input_box(index, geometry.size), index)
+
+
 def extract_fm_cube(
     image: sitk.Image, seed_lps: tuple[float, float, float], mode: str = "fmcib"
 ) -> np.ndarray:
@@ -268,16 +381,7 @@ def extract_fm_cube(
     with their sampling displacement, as the released features were computed) or "exact"
     (nominal grid points).
     """
-    if mode not in RESAMPLING_MODES:
-        raise ValueError(f"fm.resampling must be one of {RESAMPLING_MODES}, got {mode!r}")
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise ValueError(
-            f"expected a scalar 3D image, got {image.GetDimension()}D with "
-            f"{image.GetNumberOfComponentsPerPixel()} components per voxel"
-        )
-    if len(seed_lps) != 3 or not np.all(np.isfinite(np.asarray(seed_lps, dtype=float))):
-        raise ValueError(f"seed_lps must be three finite LPS coordinates in mm, got {seed_lps!r}")
-    grid = _resampled_grid(image)
-    bounds = _crop_bounds(image, grid, seed_lps)
-    index = _sample_indices(grid, image.GetSize(), bounds, displaced=mode == "fmcib")
-    return _pad_to_cube(_trilinear_zero_padded(image, index))
+    plan = plan_fm_cube(ScanGeometry.of(image), seed_lps, mode)
+    if plan.box is None:
+        return plan.sample(None)
+    return plan.sample(sitk.GetArrayViewFromImage(image)[plan.box.slices])
