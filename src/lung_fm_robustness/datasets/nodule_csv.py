@@ -7,13 +7,11 @@ Loading gives a :class:`NoduleCsvSource`: the file is read and validated only wh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import pandas as pd
-from kedro.io import AbstractDataset
 
-from lung_fm_robustness.datasets.atomic import atomic_path
+from lung_fm_robustness.datasets.lazy_csv import LazyCsvDataset
 from lung_fm_robustness.manifest import ManifestError
 from lung_fm_robustness.nodule_coordinates import validate_nodules
 
@@ -34,22 +32,7 @@ class NoduleCsvSource:
         return validate_nodules(pd.read_csv(self.filepath), str(self.filepath))
 
 
-class NoduleCsvDataset(AbstractDataset[pd.DataFrame, NoduleCsvSource]):
+class NoduleCsvDataset(LazyCsvDataset):
     """A nodule-list CSV: saves a table (atomically), loads a lazy :class:`NoduleCsvSource`."""
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
-
-    def load(self) -> NoduleCsvSource:
-        return NoduleCsvSource(Path(self._filepath))
-
-    def save(self, data: pd.DataFrame) -> None:
-        with atomic_path(self._filepath, ".csv") as tmp:
-            data.to_csv(tmp, index=False)
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
+    source_type = NoduleCsvSource

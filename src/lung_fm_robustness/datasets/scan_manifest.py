@@ -6,14 +6,12 @@ whichever manifest ``ingestion.source`` selects, and the other may not exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from kedro.io import AbstractDataset
 
-from lung_fm_robustness.datasets.atomic import atomic_path
+from lung_fm_robustness.datasets.lazy_csv import LazyCsvDataset
 from lung_fm_robustness.manifest import ManifestError, validate_manifest
 
 
@@ -46,23 +44,7 @@ class ManifestSource:
         return frame
 
 
-class ScanManifestDataset(AbstractDataset[pd.DataFrame, ManifestSource]):
+class ScanManifestDataset(LazyCsvDataset):
     """A manifest CSV: saves a table (atomically), loads a lazy :class:`ManifestSource`."""
 
-    def __init__(self, filepath: str, metadata: dict[str, Any] | None = None) -> None:
-        self._filepath = PurePosixPath(filepath)
-        self.metadata = metadata
-
-    def load(self) -> ManifestSource:
-        return ManifestSource(Path(self._filepath))
-
-    def save(self, data: pd.DataFrame) -> None:
-        with atomic_path(self._filepath, ".csv") as tmp:
-            data.to_csv(tmp, index=False)
-
-    def _exists(self) -> bool:
-        return Path(self._filepath).is_file()
-
-    def _describe(self) -> dict[str, Any]:
-        return {"filepath": str(self._filepath)}
-
+    source_type = ManifestSource
