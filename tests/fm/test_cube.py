@@ -590,6 +590,27 @@ def test_partial_read_gives_the_full_read_cube_exactly(tmp_path, suffix):
                 )
 
 
+@pytest.mark.parametrize("direction", [CORONAL, OBLIQUE], ids=["coronal", "oblique"])
+def test_dicom_series_read_by_its_slab_gives_the_full_read_cube_exactly(
+    tmp_path, keep_locale, direction
+):
+    """A series' header comes from two slice files and its box from the slices it spans."""
+    image = _make_volume((64, 60, 40), (0.75, 0.75, 2.5), (-120.25, -80.5, -300.0), direction, seed=7)
+    _write_dicom_series(image, tmp_path)
+    uid = "1.2.826.0.1.3680043.2.1125.4242.2"  # as _write_dicom_series names the series
+    full = read_volume(tmp_path, series_uid=uid)
+    header = read_volume_header(tmp_path, series_uid=uid)
+    assert ScanGeometry.of(header) == ScanGeometry.of(full)
+    for relative in [(0.41, 0.55, 0.63), (0.1, 0.9, 0.05)]:
+        seed = _seed_at(image, relative)
+        for mode in RESAMPLING_MODES:
+            plan = plan_fm_cube(ScanGeometry.of(header), seed, mode)
+            region = read_volume_region(tmp_path, plan.box.start, plan.box.size, series_uid=uid)
+            np.testing.assert_array_equal(
+                plan.sample(sitk.GetArrayViewFromImage(region)), extract_fm_cube(full, seed, mode)
+            )
+
+
 @pytest.mark.parametrize("name", ["a07_oblique", "a057_oblique_permuted"])
 def test_a_cube_in_the_zero_padding_reads_no_voxels(name):
     """An oblique scan leaves the corners of its 1 mm grid empty: a crop of only corner

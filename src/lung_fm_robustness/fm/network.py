@@ -24,11 +24,11 @@ Thread counts are the caller's business (``configure_threads``); nothing here ch
 them as a side effect.
 
 The pipeline runs the trunk with each BatchNorm folded into the convolution before it
-(``fold_batch_norm_``): 53 fewer passes over the activations, ~9 % more cubes/s at batch 8
-on 2 cores, features equal to the unfolded network's to ~1e-6 of their scale (float32
-rounding of the folded weights). Channels-last layout was measured too and left out: no
-faster at batch 8, and 45 % slower at batch 1, where PyTorch runs the small layers outside
-oneDNN and reorders around them.
+(``fold_batch_norm_``): 53 fewer passes over the activations (4 % of the time), ~5 % more
+cubes/s at batch 8 on 2 cores; features equal the unfolded network's to ~1e-6 of their
+scale (float32 rounding of the folded weights). Channels-last layout was measured too and
+left out: +1 % at batch 8 and +12 % at batch 16, but 45 % slower at batch 1, where PyTorch
+runs the small layers outside oneDNN and reorders around them.
 """
 
 from __future__ import annotations

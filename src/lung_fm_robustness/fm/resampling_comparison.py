@@ -104,8 +104,8 @@ def comparison_markdown(comparison: pd.DataFrame, reference: Condition) -> str:
                 f"{row['n_undefined']:.0f} of {row['n_features']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
-    patients = sorted(set(comparison["n_patients"].astype(int)))
-    n = f"n = {patients[0]} patients" if len(patients) == 1 else f"n = {patients} patients"
+    low, high = int(comparison["n_patients"].min()), int(comparison["n_patients"].max())
+    n = f"n = {low} patients" if low == high else f"n = {low}-{high} patients"
     caption = (
         f"FM features of one network (`{label}`) from cubes resampled each way: Lin's CCC of "
         f"each feature against the reference reconstruction ({reference.kernel} kernel, "

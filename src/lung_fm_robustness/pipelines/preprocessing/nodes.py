@@ -45,6 +45,7 @@ def read_fm_cube(scans: ScanTable, scan_id: str, seed, mode: str) -> np.ndarray:
 
 
 def _fm_cubes(scans: ScanTable, mode: str, stage: str) -> dict[str, Callable[[], sitk.Image]]:
+    """Every scan's cube in ``mode``, computed when its partition is saved."""
     progress = ScanProgress(stage, len(scans.frame), logger)
 
     def cube(row) -> Callable[[], sitk.Image]:
