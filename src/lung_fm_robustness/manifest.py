@@ -43,18 +43,25 @@ def _row_numbers(frame: pd.DataFrame, mask: pd.Series) -> str:
     return f"line{'s' if len(lines) > 1 else ''} {shown}"
 
 
+def require_columns(
+    frame: pd.DataFrame, source: str, needs: str, required: tuple[str, ...], optional: tuple[str, ...]
+) -> None:
+    """A user table lacking a required column is an error listing what it needs and has."""
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise ManifestError(
+            f"{source}: missing column(s) {', '.join(missing)}. {needs} "
+            f"{', '.join(required)} (optional: {', '.join(optional)}); "
+            f"found {', '.join(map(str, frame.columns))}."
+        )
+
+
 def validate_manifest(frame: pd.DataFrame, source: str) -> pd.DataFrame:
     """Check a raw manifest and return it with normalised types.
 
     Every error names ``source`` (the manifest file), the offending CSV line(s) and the fix.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ManifestError(
-            f"{source}: missing column(s) {', '.join(missing)}. A manifest needs the columns "
-            f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); "
-            f"found {', '.join(map(str, frame.columns))}."
-        )
+    require_columns(frame, source, "A manifest needs the columns", REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     if frame.empty:
         raise ManifestError(f"{source}: the manifest has no rows.")
     frame = frame.copy()

@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from lung_fm_robustness.manifest import COORDINATE_COLUMNS, ManifestError
+from lung_fm_robustness.manifest import COORDINATE_COLUMNS, ManifestError, require_columns
 
 REQUIRED_COLUMNS = ("patient_id", *COORDINATE_COLUMNS)
 OPTIONAL_COLUMNS = ("nodule_id", "diameter_mm")
@@ -35,13 +35,7 @@ def validate_nodules(frame: pd.DataFrame, source: str) -> pd.DataFrame:
 
     Every error names ``source`` (the file), the CSV line(s) and the fix.
     """
-    missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ManifestError(
-            f"{source}: missing column(s) {', '.join(missing)}. The nodule list needs "
-            f"{', '.join(REQUIRED_COLUMNS)} (optional: {', '.join(OPTIONAL_COLUMNS)}); found "
-            f"{', '.join(map(str, frame.columns))}."
-        )
+    require_columns(frame, source, "The nodule list needs", REQUIRED_COLUMNS, OPTIONAL_COLUMNS)
     if frame.empty:
         raise ManifestError(f"{source}: the nodule list has no rows.")
     frame = frame.reset_index(drop=True).copy()

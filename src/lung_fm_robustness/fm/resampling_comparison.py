@@ -13,21 +13,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lung_fm_robustness.agreement.study import Condition, per_feature_ccc, summarise_agreement
-
-COMPARISON_COLUMNS = (
-    "resampling",
-    "label",
-    "kernel",
-    "slice_thickness_mm",
-    "n_features",
-    "n_undefined",
-    "mean_ccc",
-    "median_ccc",
-    "pct_strong",
-    "threshold",
-    "n_patients",
+from lung_fm_robustness.agreement.study import (
+    SUMMARY_COLUMNS,
+    Condition,
+    per_feature_ccc,
+    summarise_agreement,
 )
+
+# The study summary's columns (after extractor), keyed by mode, with the patients used.
+COMPARISON_COLUMNS = ("resampling", "label", *SUMMARY_COLUMNS[1:], "n_patients")
 NOT_COMPARED = (
     "No resampling comparison in this run: `fm.compare_resampling` is false. Run with "
     "`--params fm.compare_resampling=true` to compute the FM features in both resampling "
