@@ -12,17 +12,14 @@ within 1e-5. The chain peaks at ~4 GB RSS (torch's sampling grid alone is 3 floa
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import resource
 import time
 
 import numpy as np
 import SimpleITK as sitk
-import torch
-from monai.data import MetaTensor
-from monai.transforms import Compose, NormalizeIntensityd, Orientationd, Spacingd
 
-from lung_fm_robustness.fm.cube import CUBE_SIZE, extract_fm_cube
+from lung_fm_robustness.fm.cube import extract_fm_cube
+from lung_fm_robustness.fm.monai_reference import monai_volume, reference_crop
 
 PIXEL_MM = 0.7
 SIZE_XY = 512
@@ -62,54 +59,6 @@ def nodule_seeds(image: sitk.Image) -> list[tuple[float, float, float]]:
     ]
 
 
-def monai_chain(image: sitk.Image) -> tuple[np.ndarray, np.ndarray]:
-    """FMCIB 1.0.0's whole-volume steps; the MetaTensor is what ITKReader would load."""
-    affine = np.eye(4)
-    affine[:3, :3] = np.array(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
-    affine[:3, 3] = image.GetOrigin()
-    array = sitk.GetArrayViewFromImage(image).transpose(2, 1, 0).astype(np.float32)
-    data = {
-        "image": MetaTensor(
-            torch.from_numpy(array)[None],
-            affine=torch.as_tensor(np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine),
-        )
-    }
-    data = Compose(
-        [
-            NormalizeIntensityd(keys=["image"], subtrahend=-1024, divisor=3072),
-            Spacingd(
-                keys=["image"],
-                pixdim=1,
-                mode="linear",
-                padding_mode="zeros",
-                align_corners=True,
-                diagonal=True,
-            ),
-        ]
-    )(data)
-    if importlib.util.find_spec("nibabel"):  # Orientationd needs it
-        out = Orientationd(keys=["image"], axcodes="LPS")(data)["image"]
-        return out.numpy()[0], out.affine.numpy()
-    out, shape = data["image"], data["image"].shape[1:]
-    flip = np.diag([-1.0, -1.0, 1.0, 1.0])
-    flip[:2, 3] = shape[0] - 1.0, shape[1] - 1.0
-    return torch.flip(out.as_tensor(), dims=(1, 2)).numpy()[0], out.affine.numpy() @ flip
-
-
-def reference_crop(volume: np.ndarray, affine: np.ndarray, seed) -> np.ndarray:
-    """SeedBasedPatchCrop (LPS seed, int() centre, clamped), Transposed, SpatialPadd."""
-    centre = np.linalg.inv(affine) @ np.array((-seed[0], -seed[1], seed[2], 1.0))
-    half = CUBE_SIZE // 2
-    box = tuple(
-        slice(max(int(c) - half, 0), min(int(c) + half, n))
-        for c, n in zip(centre[:3], volume.shape)
-    )
-    patch = volume[box].transpose(2, 1, 0)
-    return np.pad(
-        patch, [((CUBE_SIZE - d) // 2, CUBE_SIZE - d - (CUBE_SIZE - d) // 2) for d in patch.shape]
-    )
-
-
 def bench(slice_mm: float, coverage_mm: float, repeats: int, monai_runs: int) -> None:
     n_slices = int(round(coverage_mm / slice_mm))
     image = synthetic_chest(n_slices, slice_mm, np.random.default_rng(0))
@@ -118,7 +67,7 @@ def bench(slice_mm: float, coverage_mm: float, repeats: int, monai_runs: int) ->
     times = []
     for _ in range(monai_runs):
         start = time.perf_counter()
-        volume, affine = monai_chain(image)
+        volume, affine = monai_volume(image)
         times.append(time.perf_counter() - start)
     monai_s = min(times)
 

@@ -1,10 +1,7 @@
 """Tests of the region-first FMCIB input cube against two whole-volume oracles.
 
 - fmcib oracle: MONAI 1.5's own transforms on the whole volume, as FMCIB 1.0.0 chains
-  them (NormalizeIntensityd, Spacingd, Orientationd), then the reference's crop,
-  transpose and pad re-typed here in numpy. The image is handed to MONAI as the
-  MetaTensor its ITKReader would build (the `itk` package is not installed): array in
-  (x, y, z) order, RAS affine = diag(-1, -1, 1) x [direction * spacing | origin].
+  them, then the reference's crop, transpose and pad (fm/monai_reference.py).
 - exact oracle: SimpleITK's own linear resampler onto the same 1 mm LPS grid.
 
 Tolerance is 1e-5 in v = (HU + 1024) / 3072 (float32 rounding is ~6e-8).
@@ -13,15 +10,12 @@ Tolerance is 1e-5 in v = (HU + 1024) / 3072 (float32 rounding is ~6e-8).
 from __future__ import annotations
 
 import functools
-import importlib.util
 import locale
 
 import numpy as np
 import pytest
 import SimpleITK as sitk
 import torch
-from monai.data import MetaTensor
-from monai.transforms import Compose, NormalizeIntensityd, Orientationd, Spacingd
 
 from lung_fm_robustness.datasets.ct_volume import read_volume, read_volume_header, read_volume_region
 from lung_fm_robustness.fm.cube import (
@@ -34,12 +28,12 @@ from lung_fm_robustness.fm.cube import (
     other_resampling,
     plan_fm_cube,
 )
+from lung_fm_robustness.fm.monai_reference import monai_volume, reference_crop
 from lung_fm_robustness.fm.network import extract_features, load_fm_extractor
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*Orientationd.__init__.labels:FutureWarning")
 
 TOL = 1e-5
-HAS_NIBABEL = importlib.util.find_spec("nibabel") is not None
 
 
 def _rotation(axis: int, degrees: float) -> np.ndarray:
@@ -94,74 +88,15 @@ def _seed_at(image: sitk.Image, relative) -> tuple[float, float, float]:
 # ----------------------------------------------------------------------------- oracles
 
 
-def _itk_reader_affine(image: sitk.Image) -> np.ndarray:
-    """As monai.data.ITKReader._get_affine (affine_lps_to_ras=True)."""
-    affine = np.eye(4)
-    affine[:3, :3] = np.array(image.GetDirection()).reshape(3, 3) @ np.diag(image.GetSpacing())
-    affine[:3, 3] = image.GetOrigin()
-    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ affine
-
-
-def _orient_lps(data: dict) -> dict:
-    """Orientationd(axcodes="LPS"); it needs nibabel, which MONAI does not require. Without
-    it, the same effect on Spacingd's RAS-aligned output: flip array axes 0 and 1."""
-    if HAS_NIBABEL:
-        return Orientationd(keys=["image"], axcodes="LPS")(data)
-    image = data["image"]
-    shape = image.shape[1:]
-    flip = np.eye(4)
-    flip[0, 0] = flip[1, 1] = -1.0
-    flip[0, 3], flip[1, 3] = shape[0] - 1.0, shape[1] - 1.0
-    out = MetaTensor(
-        torch.flip(image.as_tensor(), dims=(1, 2)), affine=image.affine.numpy() @ flip
-    )
-    return {"image": out}
-
-
 @functools.lru_cache(maxsize=None)
 def _monai_volume(key) -> tuple[np.ndarray, np.ndarray]:
     """MONAI 1.5's whole-volume chain: (LPS-oriented v volume, (x, y, z) order; RAS affine)."""
-    image = _IMAGES[key]
-    array = sitk.GetArrayFromImage(image).transpose(2, 1, 0).astype(np.float32)
-    meta = MetaTensor(
-        torch.from_numpy(np.ascontiguousarray(array))[None],
-        affine=torch.as_tensor(_itk_reader_affine(image), dtype=torch.float64),
-        meta={"space": "RAS"},
-    )
-    chain = Compose(
-        [
-            NormalizeIntensityd(keys=["image"], subtrahend=-1024, divisor=3072),
-            Spacingd(
-                keys=["image"],
-                pixdim=1,
-                mode="linear",
-                padding_mode="zeros",
-                align_corners=True,
-                diagonal=True,
-            ),
-        ]
-    )
-    out = _orient_lps(chain({"image": meta}))["image"]
-    return out.numpy()[0], out.affine.numpy()
-
-
-def _reference_crop(volume: np.ndarray, affine: np.ndarray, seed) -> np.ndarray:
-    """FMCIB's SeedBasedPatchCrop + Transposed + SpatialPadd, in numpy."""
-    x, y, z = seed
-    centre = np.linalg.inv(affine) @ np.array((-x, -y, z, 1.0))
-    slices = []
-    for c, n in zip((int(v) for v in centre[:3]), volume.shape):
-        lo, hi = max(c - 25, 0), min(c + 25, n)
-        if lo >= hi:
-            return None  # the reference's assertion
-        slices.append(slice(lo, hi))
-    patch = volume[tuple(slices)].transpose(2, 1, 0)
-    return np.pad(patch, [((50 - d) // 2, 50 - d - (50 - d) // 2) for d in patch.shape])
+    return monai_volume(_IMAGES[key])
 
 
 def _fmcib_oracle(key, seed) -> np.ndarray:
     volume, affine = _monai_volume(key)
-    return _reference_crop(volume, affine, seed)
+    return reference_crop(volume, affine, seed)
 
 
 @functools.lru_cache(maxsize=None)
@@ -194,7 +129,7 @@ def _sitk_volume(key) -> np.ndarray:
 
 
 def _exact_oracle(key, seed) -> np.ndarray:
-    return _reference_crop(_sitk_volume(key), _monai_volume(key)[1], seed)
+    return reference_crop(_sitk_volume(key), _monai_volume(key)[1], seed)
 
 
 # ----------------------------------------------------------------------------- cases
@@ -496,7 +431,7 @@ def test_raises_exactly_where_the_reference_crop_is_empty(axis, side):
         index[axis] = (-24.5 if side < 0 else n + 24.5) + offset
         ras = affine @ np.append(index, 1.0)
         seed = (-ras[0], -ras[1], ras[2])
-        expected = _reference_crop(volume, affine, seed)
+        expected = reference_crop(volume, affine, seed)
         if expected is None:
             with pytest.raises(SeedOutsideVolumeError):
                 extract_fm_cube(image, seed)
