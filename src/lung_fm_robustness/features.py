@@ -1,4 +1,9 @@
-"""Feature tables: one row per scan, identity columns first, then one column per feature."""
+"""Feature tables: one row per scan, identity columns first, then one column per feature.
+
+``nodule_id`` names the nodule of the row when the scan table has one per nodule
+(``ingestion.nodule_selection: all``) and is None otherwise; agreement pairs rows by
+(patient_id, nodule_id) when it is set, by patient_id when not.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
@@ -9,12 +14,22 @@ import pandas as pd
 
 from lung_fm_robustness.datasets.scan_table import ScanTable
 
-ID_COLUMNS = ("scan_id", "patient_id", "kernel", "slice_thickness_mm")
+ID_COLUMNS = ("scan_id", "patient_id", "nodule_id", "kernel", "slice_thickness_mm")
 
 
 def feature_table(scans: ScanTable, values: np.ndarray, names: Iterable[str]) -> pd.DataFrame:
-    """Identity columns of ``scans`` (in row order) beside a (n_scans, n_features) matrix."""
-    ids = scans.frame.loc[:, list(ID_COLUMNS)].reset_index(drop=True)
+    """Identity columns of ``scans`` (in row order) beside a (n_scans, n_features) matrix.
+
+    ``nodule_id`` is stored as text or None (an object column, which parquet keeps even when
+    every value is None). A scan table without the column predates it and has one nodule per
+    patient, so its rows get None.
+    """
+    frame = scans.frame.reset_index(drop=True)
+    ids = frame.reindex(columns=list(ID_COLUMNS))
+    missing = [c for c in ID_COLUMNS if c != "nodule_id" and c not in frame.columns]
+    if missing:
+        raise ValueError(f"The scan table lacks the id columns {missing}; expected {list(ID_COLUMNS)}.")
+    ids["nodule_id"] = pd.Series([None if pd.isna(v) else str(v) for v in ids["nodule_id"]], dtype=object)
     return pd.concat([ids, pd.DataFrame(values, columns=list(names))], axis=1)
 
 

@@ -167,8 +167,9 @@ def test_allow_missing_patients_pairs_the_rest_and_records_who_was_excluded(capl
         np.testing.assert_array_equal(test[:, 0], expected)
 
     excluded = unpaired_patients(table, REFERENCE)
-    assert list(excluded.columns) == ["kernel", "slice_thickness_mm", "patient_id", "missing"]
-    records = set(excluded.itertuples(index=False, name=None))
+    assert list(excluded.columns) == ["kernel", "slice_thickness_mm", "patient_id", "nodule_id", "missing"]
+    assert excluded["nodule_id"].isna().all()  # no nodule_id column: the units are patients
+    records = set(excluded.drop(columns="nodule_id").itertuples(index=False, name=None))
     assert ("sharp", 2.0, "P03", "condition") in records
     assert {r for r in records if r[2] == "P05"} == {
         (c.kernel, c.slice_thickness_mm, "P05", "reference") for c in TEST_CONDITIONS
@@ -203,7 +204,7 @@ def test_malformed_tables_are_rejected():
     with pytest.raises(ValueError, match="non-numeric feature columns \\['site'\\]"):
         pair_conditions(table.assign(site="A"), REFERENCE)
     with pytest.raises(ValueError, match="no feature columns"):
-        pair_conditions(table[list(ID_COLUMNS)], REFERENCE)
+        pair_conditions(table[[c for c in ID_COLUMNS if c in table.columns]], REFERENCE)
 
 
 # --- per_feature_ccc --------------------------------------------------------------------------

@@ -1,7 +1,9 @@
 """Bootstrap confidence intervals of the study-level summaries, resampling patients.
 
-The unit of the study is the patient: a resample draws patients with replacement, recomputes
-every feature's coefficient from the resampled patients and then the summary (mean, median,
+The independent unit of the study is the patient: a resample draws patients with replacement,
+takes every paired unit of each drawn patient (its one scan pair, or all of its nodules when the
+units are nodules: a cluster bootstrap, since nodules of one patient are not independent),
+recomputes every feature's coefficient from those units and then the summary (mean, median,
 % of features >= threshold). The intervals are percentile intervals over the resamples.
 
 One draw of patients serves every extractor, condition and coefficient, so the intervals of
@@ -32,6 +34,7 @@ SUMMARY_CI_COLUMNS = (
     "threshold",
     "confidence",
     "n_patients",
+    "n_units",
     "n_resamples",
     "seed",
     "undefined_per_resample_mean",
@@ -44,8 +47,10 @@ _CHUNK_ELEMENTS = 1 << 22
 def patient_resamples(patients: Sequence[str], n_resamples: int, seed: int) -> pd.DataFrame:
     """How often each patient is drawn in each resample: (n_resamples, patients) counts.
 
-    Columns are the patients in sorted order, so the same seed and patients give the same
-    resamples whatever order the patients come in.
+    Columns are the distinct patients in sorted order (a patient listed several times, once per
+    nodule, is one column), so the same seed and patients give the same resamples whatever
+    order the patients come in. ``counts[pair.patients]`` then gives every row of a pairing its
+    patient's count: all nodules of a drawn patient enter the resample together.
     """
     ordered = sorted(set(patients))
     rng = np.random.default_rng(seed)
@@ -62,7 +67,8 @@ def resampled_summaries(
     """Every resample's summaries of one condition, for each coefficient of ``defined``.
 
     Args:
-        counts: (B, n) draws of the patients of ``pair``, in its row order.
+        counts: (B, n) draws of the rows of ``pair``, in its row order (each row weighted by
+            how often its patient is drawn).
         pair: the condition's paired values.
         defined: per coefficient name, the (F,) mask of features defined in the full sample.
         threshold: the strong-agreement threshold.
@@ -115,14 +121,17 @@ def bootstrap_summary_intervals(
         metrics: coefficients to summarise, e.g. ("ccc", "icc3_1").
         threshold: the strong-agreement threshold.
         confidence, n_resamples, seed: the percentile interval's level, the number of resamples
-            and the seed of the one draw of patients shared by everything.
+            and the seed of the one draw of patients shared by everything. Each drawn patient
+            brings all of its paired units (nodules) of the condition.
 
     Returns:
         Columns ``SUMMARY_CI_COLUMNS``, one row per extractor, condition and coefficient
         (``metric``). ``mean``, ``median``, ``pct_strong``, ``n_features`` and ``n_undefined``
         are the estimates, as in the summary table (for ccc: ``mean_ccc``, ``median_ccc``...);
-        ``*_ci_low`` / ``*_ci_high`` their percentile intervals; ``undefined_per_resample_*``
-        the mean and largest number of features left out of a resample's summaries.
+        ``*_ci_low`` / ``*_ci_high`` their percentile intervals; ``n_patients`` and
+        ``n_units`` the patients and units (nodules, or patients again) paired for the
+        condition; ``undefined_per_resample_*`` the mean and largest number of features left
+        out of a resample's summaries.
     """
     patients = [p for pairs in pairings.values() for pair in pairs.values() for p in pair.patients]
     counts = patient_resamples(patients, n_resamples, seed)
@@ -145,7 +154,8 @@ def bootstrap_summary_intervals(
                     **estimates[name].loc[(extractor, *astuple(condition))].to_dict(),
                     "threshold": threshold,
                     "confidence": confidence,
-                    "n_patients": len(pair.patients),
+                    "n_patients": pair.n_patients,
+                    "n_units": pair.n_units,
                     "n_resamples": n_resamples,
                     "seed": seed,
                     "undefined_per_resample_mean": resamples[name]["n_undefined"].mean(),

@@ -71,13 +71,18 @@ def ccc_heatmap_figure(
 
 
 def bland_altman_figure(
-    panels: list[tuple[str, float, np.ndarray, np.ndarray]], condition: Condition, reference: Condition
+    panels: list[tuple[str, float, np.ndarray, np.ndarray]],
+    condition: Condition,
+    reference: Condition,
+    *,
+    units: str = "patients",
 ) -> Figure:
     """Bland-Altman plot of each feature: mean of the two conditions against their difference.
 
     Args:
-        panels: per feature, (name, its CCC, reference values, test values), paired by patient.
+        panels: per feature, (name, its CCC, reference values, test values), paired by unit.
         condition, reference: the test and reference conditions, named on the axes.
+        units: what one point is, in the title ("patients", or "nodules").
 
     Each panel shows the bias (mean difference) and the 95 % limits of agreement
     (bias -/+ 1.96 SD of the differences, SD with n - 1).
@@ -102,7 +107,7 @@ def bland_altman_figure(
         ax.legend(fontsize="small", loc="best")
     figure.suptitle(
         f"Bland-Altman: {condition.label} vs the reference {reference.label} "
-        f"({len(panels[0][2])} patients)"
+        f"({len(panels[0][2])} {units})"
     )
     return figure
 

@@ -58,7 +58,7 @@ def agreement_report_html(
         metadata: the run's provenance and settings.
         extractor_labels: what each extractor was, as every table names it.
         per_feature, summary_ci, by_class, kernel_thickness: the pipeline's tables.
-        radiomics_pairs: the radiomics features paired by patient per condition, for the
+        radiomics_pairs: the radiomics features paired by unit per condition, for the
             Bland-Altman plots of the least and most robust radiomics features under the
             condition with the lowest mean radiomics CCC.
     """
@@ -98,9 +98,11 @@ def agreement_report_html(
             f'<head><meta charset="utf-8"><title>{title}</title><style>{_STYLE}</style></head>',
             "<body>",
             f"<h1>{title}</h1>",
-            f"<p>Agreement of every feature under each reconstruction condition with the reference "
-            f"reconstruction <b>{_e(_condition_text(metadata.reference))}</b>, over "
-            f"{metadata.n_patients} patients ({_e(metadata.data_source)} data).</p>",
+            (
+                f"<p>Agreement of every feature under each reconstruction condition with the reference "
+                f"reconstruction <b>{_e(_condition_text(metadata.reference))}</b>, over "
+                f"{_population(metadata)} ({_e(metadata.data_source)} data).</p>"
+            ),
             *sections,
             "</body>",
             "</html>",
@@ -131,15 +133,19 @@ def _run_section(metadata: RunMetadata, labels: dict[str, str]) -> str:
     rows += [
         ("Data source", _e(metadata.data_source)),
         ("Patients (scan table)", str(metadata.n_patients)),
+        *([("Nodules (scan table)", str(metadata.n_nodules))] if metadata.n_nodules is not None else []),
         ("Conditions", ", ".join(_e(_condition_text(c)) for c in metadata.conditions)),
         ("Reference condition", _e(_condition_text(metadata.reference))),
         ("Strong agreement", f"coefficient ≥ {metadata.threshold:g}"),
         ("Coefficients", ", ".join(_e(DESCRIPTIONS[m]) for m in metadata.metrics)),
         (
             "Intervals",
-            f"{metadata.confidence:.0%} per-feature Lin (2000) asymptotic intervals; "
-            f"{metadata.confidence:.0%} percentile bootstrap intervals over patients, "
-            f"{metadata.n_resamples} resamples, seed {metadata.seed}",
+            (
+                f"{metadata.confidence:.0%} per-feature Lin (2000) asymptotic intervals; "
+                f"{metadata.confidence:.0%} percentile bootstrap intervals over patients"
+                f"{' (each with all of its nodules)' if metadata.n_nodules is not None else ''}, "
+                f"{metadata.n_resamples} resamples, seed {metadata.seed}"
+            ),
         ),
         ("Software", ", ".join(f"{_e(k)} {_e(v)}" for k, v in metadata.software.items())),
     ]
@@ -152,15 +158,18 @@ def _summary_section(summary_ci: pd.DataFrame, metadata: RunMetadata) -> str:
     level = f"{metadata.confidence:.0%}"
     for metric in metadata.metrics:
         rows = _in_study_order(summary_ci[summary_ci["metric"] == metric])
+        nodules = bool((rows["n_units"] != rows["n_patients"]).any())
         header = [
-            "Extractor", "Kernel", "Slice (mm)", "Patients", "Features", "Undefined",
+            "Extractor", "Kernel", "Slice (mm)", "Patients", *(["Nodules"] if nodules else []),
+            "Features", "Undefined",
             f"Mean [{level} CI]", f"Median [{level} CI]",
             f"% ≥ {metadata.threshold:g} [{level} CI]", "Undefined per resample (mean / max)",
         ]  # fmt: skip
         body = [
             [
                 _e(row.extractor), _e(row.kernel), f"{row.slice_thickness_mm:.1f}",
-                str(row.n_patients), str(row.n_features), str(row.n_undefined),
+                str(row.n_patients), *([str(row.n_units)] if nodules else []),
+                str(row.n_features), str(row.n_undefined),
                 _estimate(row.mean, row.mean_ci_low, row.mean_ci_high, "{:.3f}"),
                 _estimate(row.median, row.median_ci_low, row.median_ci_high, "{:.3f}"),
                 _estimate(row.pct_strong, row.pct_strong_ci_low, row.pct_strong_ci_high, "{:.1f}"),
@@ -275,6 +284,7 @@ def _bland_altman_section(
         (radiomics["kernel"] == worst.kernel) & (radiomics["slice_thickness_mm"] == worst.slice_thickness_mm)
     ].set_index("feature")["ccc"].dropna()
     pair = pairs[worst]
+    unit = "nodule" if pair.n_units != pair.n_patients else "patient"
     chosen = [("least robust", ccc.idxmin()), ("most robust", ccc.idxmax())]
     panels = []
     for role, feature in chosen:
@@ -283,18 +293,19 @@ def _bland_altman_section(
     named = " and ".join(f"<code>{_e(feature)}</code> (CCC {ccc[feature]:.3f})" for _, feature in chosen)
     return _figure_section(
         "Bland-Altman plots",
-        bland_altman_figure(panels, worst, metadata.reference),
+        bland_altman_figure(panels, worst, metadata.reference, units=unit + "s"),
         f"The least and most robust radiomics features under {_e(worst.label)}, the condition with "
         f"the lowest mean radiomics CCC ({means.min():.3f}): {named}. Difference against mean of the "
-        f"two conditions, per patient, with the bias and the {LIMITS_OF_AGREEMENT:.0%} limits of "
+        f"two conditions, per {unit}, with the bias and the {LIMITS_OF_AGREEMENT:.0%} limits of "
         "agreement (bias ± 1.96 SD of the differences).",
     )
 
 
 def _methods_section(metadata: RunMetadata) -> str:
     outputs = "".join(f"<li><code>{_e(name)}</code>: {_e(text)}</li>" for name, text in OUTPUT_FILES.items())
+    units = "patients" if metadata.n_nodules is None else "nodules"
     icc = (
-        "<li><b>ICC</b> (Shrout &amp; Fleiss 1979) from the two-way ANOVA of the patients × 2 "
+        f"<li><b>ICC</b> (Shrout &amp; Fleiss 1979) from the two-way ANOVA of the {units} × 2 "
         "conditions matrix: ICC(3,1) consistency, ICC(2,1) absolute agreement.</li>"
         if set(metadata.metrics) - {"ccc"}
         else ""
@@ -303,7 +314,7 @@ def _methods_section(metadata: RunMetadata) -> str:
 <ul>
 <li><b>Lin's CCC</b> with 1/n moments (Lin 1989):
   ccc = 2 s<sub>xy</sub> / (s<sub>x</sub>² + s<sub>y</sub>² + (x̄ − ȳ)²) = r · C<sub>b</sub>, over
-  patients paired by patient id; x the reference, y the test condition. C<sub>b</sub> = 2 / (v + 1/v + u²)
+  {_units_text(metadata)}; x the reference, y the test condition. C<sub>b</sub> = 2 / (v + 1/v + u²)
   with scale shift v = s<sub>y</sub>/s<sub>x</sub> and location shift
   u = (ȳ − x̄)/√(s<sub>x</sub>s<sub>y</sub>).</li>
 <li><b>Per-feature interval</b>: Lin's (1989, corrected 2000) asymptotic variance on Fisher's z
@@ -311,7 +322,7 @@ def _methods_section(metadata: RunMetadata) -> str:
 {icc}<li><b>Bootstrap</b>: {metadata.n_resamples} resamples of the patients with replacement (seed
   {metadata.seed}), one draw shared by every extractor, condition and coefficient; each resample
   recomputes every feature's coefficient and the summaries; {metadata.confidence:.0%} percentile
-  intervals. Features undefined in the full sample are undefined in every resample; a feature
+  intervals.{_cluster_text(metadata)} Features undefined in the full sample are undefined in every resample; a feature
   constant in both conditions over a resample's patients is left out of that resample. A resample
   repeats patients, which lowers coefficients a little, so the intervals can sit below the
   estimate, more so with few patients or a percentage near 100 %.</li>
@@ -353,6 +364,31 @@ def _estimate(value: float, low: float, high: float, template: str) -> str:
 
 def _number(value: float, template: str) -> str:
     return "n/a" if pd.isna(value) else template.format(value)
+
+
+def _population(metadata: RunMetadata) -> str:
+    """"59 patients", or "24 nodules of 8 patients"."""
+    if metadata.n_nodules is None:
+        return f"{metadata.n_patients} patients"
+    return f"{metadata.n_nodules} nodules of {metadata.n_patients} patients"
+
+
+def _units_text(metadata: RunMetadata) -> str:
+    if metadata.n_nodules is None:
+        return "patients paired by patient id"
+    return (
+        "nodules paired by patient id and nodule id (the per-feature interval treats the nodules "
+        "as independent; the bootstrap intervals do not)"
+    )
+
+
+def _cluster_text(metadata: RunMetadata) -> str:
+    if metadata.n_nodules is None:
+        return ""
+    return (
+        " Each drawn patient brings all of its nodules (a cluster bootstrap): nodules of one "
+        "patient are never treated as independent."
+    )
 
 
 def _condition_text(condition: Condition) -> str:

@@ -26,6 +26,7 @@ def study_table_markdown(
     threshold: float,
     *,
     n_patients: int | None = None,
+    n_units: int | None = None,
 ) -> str:
     """Markdown table laid out like the study's: one row per condition, per extractor the mean
     CCC and the % of features with CCC >= threshold.
@@ -37,6 +38,8 @@ def study_table_markdown(
         reference: the reference condition, named in the caption.
         threshold: strong-agreement threshold, named in the caption and header.
         n_patients: patients paired, named in the caption when given.
+        n_units: nodules paired, named in the caption ("n = 24 nodules of 8 patients") when
+            given and different from ``n_patients`` (several nodules per patient).
 
     An extractor with undefined CCCs under some condition gets an extra column "k of F".
     """
@@ -72,6 +75,8 @@ def study_table_markdown(
         lines.append("| " + " | ".join(cells) + " |")
 
     patients = f", n = {n_patients} patients" if n_patients is not None else ""
+    if n_patients is not None and n_units is not None and n_units != n_patients:
+        patients = f", n = {n_units} nodules of {n_patients} patients"
     caption = (
         f"Lin's CCC of each feature against the reference reconstruction ({reference.kernel} "
         f"kernel, {reference.slice_thickness_mm:.1f} mm){patients}; strong agreement: "

@@ -48,6 +48,7 @@ class RunMetadata:
     n_resamples: int
     seed: int
     software: dict[str, str]
+    n_nodules: int | None = None  # nodules in the scan table when it has one row per nodule
 
 
 def software_versions() -> dict[str, str]:

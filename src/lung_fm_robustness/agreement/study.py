@@ -1,8 +1,10 @@
 """Per-feature agreement of every reconstruction condition with the reference, and its summaries.
 
-A feature table holds one row per scan. Agreement is scored over patients, so the scans of two
-conditions are matched on patient_id, never on row order, and a patient who cannot be paired is
-named, never dropped silently.
+A feature table holds one row per scan and nodule. Agreement is scored over analysis units: the
+nodule (patient_id, nodule_id) when the table has a nodule_id, the patient otherwise (phantom and
+manifest scans, or tables written before nodule_id was an id column). The scans of two conditions
+are matched on the unit, never on row order, and a unit that cannot be paired is named, never
+dropped silently.
 """
 
 import logging
@@ -30,11 +32,13 @@ PER_FEATURE_COLUMNS = (
     "feature",
     "ccc",
     "n_patients",
+    "n_units",
     "feature_class",
     *INFERENCE_COLUMNS[1:],
     "mcbride_band",
 )  # then one column per additional coefficient (icc3_1, icc2_1) when asked for
 SUMMARY_KEYS = ["extractor", *CONDITION_COLUMNS]
+UNIT_LEVELS = ("patient_id", "nodule_id")  # a unit's key; nodule_id "" when the unit is the patient
 SUMMARY_COLUMNS = (
     "extractor",
     "kernel",
@@ -73,12 +77,25 @@ def study_order(condition: Condition) -> tuple[int, str, float]:
 
 
 class PairedCondition(NamedTuple):
-    """One test condition's scans matched to the reference scans of the same patients."""
+    """One test condition's scans matched to the reference scans of the same units (patients, or
+    nodules when the table has a nodule_id)."""
 
     reference: np.ndarray  # (n, F) reference values
-    test: np.ndarray  # (n, F) test values; row i is the same patient as in ``reference``
+    test: np.ndarray  # (n, F) test values; row i is the same unit as in ``reference``
     features: list[str]
-    patients: list[str]  # sorted; row i of both matrices
+    # The patient of each row, rows sorted by patient then nodule_id: with several nodules of one
+    # patient the patient repeats, which is what the patient-level bootstrap resamples.
+    patients: list[str]
+
+    @property
+    def n_units(self) -> int:
+        """Units paired: rows of the matrices."""
+        return len(self.patients)
+
+    @property
+    def n_patients(self) -> int:
+        """Distinct patients among the paired units."""
+        return len(set(self.patients))
 
 
 def pair_conditions(
@@ -88,24 +105,25 @@ def pair_conditions(
     extractor: str = "features",
     allow_missing_patients: bool = False,
 ) -> dict[Condition, PairedCondition]:
-    """Reference and test feature matrices of every non-reference condition, paired by patient.
+    """Reference and test feature matrices of every non-reference condition, paired by unit.
 
     Args:
-        features: one row per scan, the ``ID_COLUMNS`` (``scan_id`` optional) as columns or
-            index levels, every other column a numeric feature.
+        features: one row per scan, the ``ID_COLUMNS`` (``scan_id`` optional; ``nodule_id``
+            optional, None/NaN where the unit is the patient) as columns or index levels, every
+            other column a numeric feature.
         reference: the condition every other condition is compared with.
         extractor: name of the table in error messages, e.g. "fm".
-        allow_missing_patients: pair only the patients scanned under both conditions instead of
-            raising when a patient lacks one; the excluded patients are logged and listed by
-            :func:`unpaired_patients`.
+        allow_missing_patients: pair only the units (patients, or nodules) scanned under both
+            conditions instead of raising when a unit lacks one; the excluded units are logged
+            and listed by :func:`unpaired_patients`.
 
     Returns:
         ``{condition: PairedCondition}`` in sorted condition order; row i of both matrices is
-        the same patient (patients sorted by id).
+        the same unit (sorted by patient_id, then nodule_id).
 
     Raises:
-        ValueError: malformed table, duplicate (patient, condition) rows, no reference scans, no
-            condition besides the reference, or (unless ``allow_missing_patients``) a patient
+        ValueError: malformed table, duplicate (unit, condition) rows, no reference scans, no
+            condition besides the reference, or (unless ``allow_missing_patients``) a unit
             missing under the reference or a test condition.
     """
     by_condition, values, feature_names = _scan_rows(features, extractor)
@@ -130,13 +148,14 @@ def pair_conditions(
         listing = _describe_unpaired(unpaired)
         if not allow_missing_patients:
             raise ValueError(
-                f"The {extractor!r} feature table cannot pair every patient with the reference "
-                f"{reference.label}:\n{listing}\nFix: extract the missing scans, drop these "
-                "patients from the table, or pass allow_missing_patients=True to pair only the "
-                "patients scanned under both conditions (n_patients then records how many)."
+                f"The {extractor!r} feature table cannot pair every {_unit_word(unpaired)} with "
+                f"the reference {reference.label}:\n{listing}\nFix: extract the missing scans, "
+                f"drop these {_unit_word(unpaired)}s from the table, or pass "
+                "allow_missing_patients=True (agreement.allow_missing_patients) to pair only the "
+                "units scanned under both conditions (n_units and n_patients then record how many)."
             )
         logger.warning(
-            "%s: patients excluded from pairing with the reference %s:\n%s",
+            "%s: units excluded from pairing with the reference %s:\n%s",
             extractor,
             reference.label,
             listing,
@@ -147,12 +166,12 @@ def pair_conditions(
     for condition, rows in sorted(by_condition.items()):
         if condition == reference:
             continue
-        patients = reference_rows.index.intersection(rows.index).sort_values()
+        units = reference_rows.index.intersection(rows.index).sort_values()
         paired[condition] = PairedCondition(
-            values[reference_rows.loc[patients].to_numpy()],
-            values[rows.loc[patients].to_numpy()],
+            values[reference_rows.loc[units].to_numpy()],
+            values[rows.loc[units].to_numpy()],
             list(feature_names),
-            [str(patient) for patient in patients],
+            [str(patient) for patient in units.get_level_values("patient_id")],
         )
     return paired
 
@@ -160,11 +179,13 @@ def pair_conditions(
 def unpaired_patients(
     features: pd.DataFrame, reference: Condition, *, extractor: str = "features"
 ) -> pd.DataFrame:
-    """Patients that cannot be paired with the reference, to record next to the results.
+    """Units (patients, or nodules) that cannot be paired with the reference, to record next to
+    the results.
 
     Returns:
-        Columns ``kernel``, ``slice_thickness_mm`` (the test condition), ``patient_id`` and
-        ``missing`` ("reference" or "condition": which of the two scans the patient lacks).
+        Columns ``kernel``, ``slice_thickness_mm`` (the test condition), ``patient_id``,
+        ``nodule_id`` (None where the unit is the patient) and ``missing`` ("reference" or
+        "condition": which of the two scans the unit lacks).
     """
     by_condition, _, _ = _scan_rows(features, extractor)
     return _unpaired(by_condition, reference)
@@ -185,7 +206,8 @@ def per_feature_ccc(
     Returns:
         Long table with columns ``PER_FEATURE_COLUMNS``: extractor, kernel, slice_thickness_mm,
         feature, ccc (NaN where undefined, see :func:`lin_ccc`), n_patients (patients paired for
-        that condition), feature_class (see :func:`feature_classes`), the columns of
+        that condition), n_units (units paired: nodules when the table has a nodule_id, else
+        equal to n_patients), feature_class (see :func:`feature_classes`), the columns of
         :func:`lin_ccc_inference` at ``confidence``, mcbride_band (see :func:`mcbride_band`);
         then one column per coefficient of ``coefficients`` other than ccc (e.g. icc3_1).
     """
@@ -205,7 +227,8 @@ def per_feature_ccc(
                 "slice_thickness_mm": condition.slice_thickness_mm,
                 "feature": pair.features,
                 "ccc": inference["ccc"],
-                "n_patients": len(pair.patients),
+                "n_patients": pair.n_patients,
+                "n_units": pair.n_units,
                 "feature_class": feature_classes(extractor, pair.features),
                 **{column: inference[column] for column in INFERENCE_COLUMNS[1:]},
                 "mcbride_band": mcbride_band(inference["ccc"]),
@@ -275,9 +298,10 @@ def _scan_rows(
     """Validate the table and split it for pairing.
 
     Returns:
-        Per condition, the row of each patient's scan (a Series indexed by patient_id); the
-        (scans, F) float64 feature matrix those rows index (NaN for missing values); the feature
-        names. One matrix conversion up front keeps pairing fast on 4,000+ feature columns.
+        Per condition, the row of each unit's scan (a Series indexed by ``UNIT_LEVELS``: the
+        patient_id and the nodule_id, "" where the unit is the patient); the (scans, F) float64
+        feature matrix those rows index (NaN for missing values); the feature names. One matrix
+        conversion up front keeps pairing fast on 4,000+ feature columns.
     """
     if any(name in ID_COLUMNS for name in features.index.names):
         features = features.reset_index()
@@ -293,6 +317,7 @@ def _scan_rows(
         raise ValueError(
             f"The {extractor!r} feature table has missing values in its id columns {key}."
         )
+    ids.insert(1, "nodule_id", _nodule_ids(features))
     feature_names = [c for c in features.columns if c not in ID_COLUMNS]
     if not feature_names:
         raise ValueError(f"The {extractor!r} feature table has no feature columns.")
@@ -303,62 +328,104 @@ def _scan_rows(
             f"The {extractor!r} feature table has non-numeric feature columns {not_numeric[:10]}; "
             f"every column outside {list(ID_COLUMNS)} must be a feature."
         )
-
-    duplicated = ids[ids.duplicated(keep=False)]
-    if not duplicated.empty:
-        counts = duplicated.groupby(key, sort=True).size()
-        listing = "; ".join(
-            f"{patient} {Condition(kernel, thickness).label} ({n} rows)"
-            for (patient, kernel, thickness), n in counts.head(10).items()
-        )
-        more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
-        raise ValueError(
-            f"The {extractor!r} feature table has {len(counts)} duplicate (patient, condition) "
-            f"scans: {listing}{more}. Fix: keep one scan per patient and condition (e.g. drop "
-            "repeated extractions by scan_id) before computing agreement."
-        )
+    _reject_duplicate_units(ids, extractor)
 
     values = features[feature_names].to_numpy(dtype=np.float64, na_value=np.nan)
     rows = ids.assign(row=np.arange(len(ids)))
     by_condition = {
-        Condition(kernel, thickness): group.set_index("patient_id")["row"]
+        Condition(kernel, thickness): group.set_index(list(UNIT_LEVELS))["row"]
         for (kernel, thickness), group in rows.groupby(CONDITION_COLUMNS, sort=True)
     }
     return by_condition, values, feature_names
 
 
+def _nodule_ids(features: pd.DataFrame) -> np.ndarray:
+    """Each row's nodule_id as text, "" where there is none (no column, None or NaN)."""
+    if "nodule_id" not in features.columns:
+        return np.full(len(features), "", dtype=object)
+    column = features["nodule_id"]
+    return np.array(["" if pd.isna(v) else str(v) for v in column], dtype=object)
+
+
+def _reject_duplicate_units(ids: pd.DataFrame, extractor: str) -> None:
+    """Two scans of one unit under one condition cannot be paired: name them and the fix."""
+    key = [*UNIT_LEVELS, *CONDITION_COLUMNS]
+    duplicated = ids[ids.duplicated(key, keep=False)]
+    if duplicated.empty:
+        return
+    counts = duplicated.groupby(key, sort=True).size()
+    listing = "; ".join(
+        f"{_unit_label(patient, nodule)} {Condition(kernel, thickness).label} ({n} rows)"
+        for (patient, nodule, kernel, thickness), n in counts.head(10).items()
+    )
+    more = f" and {len(counts) - 10} more" if len(counts) > 10 else ""
+    has_nodules = bool((ids["nodule_id"] != "").any())
+    what = "(patient, nodule, condition)" if has_nodules else "(patient, condition)"
+    hint = (
+        ""
+        if has_nodules
+        else " If these are several nodules of one patient, every row needs its nodule_id: "
+        "feature tables written before nodule_id was an id column lack it, so run the "
+        "fm_features and radiomics_features pipelines again."
+    )
+    raise ValueError(
+        f"The {extractor!r} feature table has {len(counts)} duplicate {what} scans: "
+        f"{listing}{more}. Fix: keep one scan per unit and condition (e.g. drop repeated "
+        f"extractions by scan_id) before computing agreement.{hint}"
+    )
+
+
+def _unit_label(patient: object, nodule: str) -> str:
+    """How messages name a unit: "P01", or "P01 nodule 2"."""
+    return f"{patient} nodule {nodule}" if nodule else str(patient)
+
+
+def _population(pair: PairedCondition) -> str:
+    """"59 patients", or "24 nodules of 8 patients"."""
+    if pair.n_units == pair.n_patients:
+        return f"{pair.n_patients} patients"
+    return f"{pair.n_units} nodules of {pair.n_patients} patients"
+
+
+def _unit_word(unpaired: pd.DataFrame) -> str:
+    """"nodule" when the units are nodules, else "patient"."""
+    return "nodule" if unpaired["nodule_id"].notna().any() else "patient"
+
+
 def _unpaired(by_condition: dict[Condition, pd.Series], reference: Condition) -> pd.DataFrame:
-    """Patients of each test condition lacking either scan of the pair (see unpaired_patients)."""
-    reference_patients = set(by_condition[reference].index) if reference in by_condition else set()
+    """Units of each test condition lacking either scan of the pair (see unpaired_patients)."""
+    reference_units = set(by_condition[reference].index) if reference in by_condition else set()
     records = []
     for condition, rows in sorted(by_condition.items()):
         if condition == reference:
             continue
-        patients = set(rows.index)
+        units = set(rows.index)
         for missing, lacking in (
-            ("reference", patients - reference_patients),
-            ("condition", reference_patients - patients),
+            ("reference", units - reference_units),
+            ("condition", reference_units - units),
         ):
             records += [
-                (condition.kernel, condition.slice_thickness_mm, patient, missing)
-                for patient in sorted(lacking)
+                (condition.kernel, condition.slice_thickness_mm, patient, nodule or None, missing)
+                for patient, nodule in sorted(lacking)
             ]
     return pd.DataFrame(
-        records, columns=["kernel", "slice_thickness_mm", "patient_id", "missing"]
-    ).astype({"slice_thickness_mm": np.float64})
+        records, columns=["kernel", "slice_thickness_mm", "patient_id", "nodule_id", "missing"]
+    ).astype({"slice_thickness_mm": np.float64, "nodule_id": object})
 
 
 def _describe_unpaired(unpaired: pd.DataFrame) -> str:
-    """One line per test condition naming the patients that lack either scan."""
+    """One line per test condition naming the units that lack either scan."""
+    word = _unit_word(unpaired)
     lines = []
     for (kernel, thickness), rows in unpaired.groupby(CONDITION_COLUMNS, sort=True):
         label = Condition(kernel, thickness).label
         parts = []
         descriptions = (("condition", f"no {label} scan"), ("reference", "no reference scan"))
         for missing, text in descriptions:
-            patients = [str(p) for p in rows.loc[rows["missing"] == missing, "patient_id"]]
-            if patients:
-                parts.append(f"{text} for {len(patients)} patient(s): {', '.join(patients)}")
+            chosen = rows[rows["missing"] == missing]
+            units = [_unit_label(p, n or "") for p, n in zip(chosen["patient_id"], chosen["nodule_id"])]
+            if units:
+                parts.append(f"{text} for {len(units)} {word}(s): {', '.join(units)}")
         lines.append(f"  {label}: " + "; ".join(parts))
     return "\n".join(lines)
 
@@ -373,14 +440,14 @@ def _log_undefined(
     non_finite = ~(np.isfinite(pair.reference).all(axis=0) & np.isfinite(pair.test).all(axis=0))
     examples = [name for name, bad in zip(pair.features, non_finite) if bad][:5]
     logger.warning(
-        "%s %s vs %s: %d of %d features have undefined CCC over %d patients "
+        "%s %s vs %s: %d of %d features have undefined CCC over %s "
         "(%d with NaN/inf values%s; the rest constant in both conditions or too few patients)",
         extractor,
         condition.label,
         reference.label,
         undefined.sum(),
         len(pair.features),
-        len(pair.patients),
+        _population(pair),
         non_finite.sum(),
         f", e.g. {examples}" if examples else "",
     )

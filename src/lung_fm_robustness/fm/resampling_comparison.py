@@ -20,8 +20,9 @@ from lung_fm_robustness.agreement.study import (
     summarise_agreement,
 )
 
-# The study summary's columns (after extractor), keyed by mode, with the patients used.
-COMPARISON_COLUMNS = ("resampling", "label", *SUMMARY_COLUMNS[1:], "n_patients")
+# The study summary's columns (after extractor), keyed by mode, with the patients and units
+# (nodules when the feature tables carry nodule_id, else patients again) used.
+COMPARISON_COLUMNS = ("resampling", "label", *SUMMARY_COLUMNS[1:], "n_patients", "n_units")
 NOT_COMPARED = (
     "No resampling comparison in this run: `fm.compare_resampling` is false. Run with "
     "`--params fm.compare_resampling=true` to compute the FM features in both resampling "
@@ -58,9 +59,9 @@ def resampling_comparison(
         per_feature = per_feature_ccc(
             table, reference, "fm", allow_missing_patients=allow_missing_patients
         )
-        patients = per_feature.groupby(["kernel", "slice_thickness_mm"])["n_patients"].first()
+        counts = per_feature.groupby(["kernel", "slice_thickness_mm"])[["n_patients", "n_units"]].first()
         summary = summarise_agreement(per_feature, threshold).join(
-            patients, on=["kernel", "slice_thickness_mm"]
+            counts, on=["kernel", "slice_thickness_mm"]
         )
         position = [
             order.get((k, float(t)), len(order))
@@ -98,8 +99,9 @@ def comparison_markdown(comparison: pd.DataFrame, reference: Condition) -> str:
                 f"{row['n_undefined']:.0f} of {row['n_features']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
-    low, high = int(comparison["n_patients"].min()), int(comparison["n_patients"].max())
-    n = f"n = {low} patients" if low == high else f"n = {low}-{high} patients"
+    n = f"n = {_count_range(comparison['n_patients'])} patients"
+    if (comparison["n_units"] != comparison["n_patients"]).any():
+        n = f"n = {_count_range(comparison['n_units'])} nodules of {_count_range(comparison['n_patients'])} patients"
     caption = (
         f"FM features of one network (`{label}`) from cubes resampled each way: Lin's CCC of "
         f"each feature against the reference reconstruction ({reference.kernel} kernel, "
@@ -115,6 +117,12 @@ def comparison_markdown(comparison: pd.DataFrame, reference: Condition) -> str:
 def _condition_order(table: pd.DataFrame) -> dict[tuple[str, float], int]:
     pairs = zip(table["kernel"], table["slice_thickness_mm"].astype(np.float64))
     return {pair: i for i, pair in enumerate(dict.fromkeys(pairs))}
+
+
+def _count_range(counts: pd.Series) -> str:
+    """"59", or "57-59" when conditions paired different numbers."""
+    low, high = int(counts.min()), int(counts.max())
+    return f"{low}" if low == high else f"{low}-{high}"
 
 
 def _number(value: float, template: str) -> str:

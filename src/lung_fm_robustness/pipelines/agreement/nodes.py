@@ -95,12 +95,15 @@ def render_study_table(
     radiomics_extractor: dict[str, Any],
     agreement: dict[str, Any],
 ) -> str:
-    """The study's table in Markdown, extractor labels and patient count in the caption."""
+    """The study's table in Markdown, extractor labels and patient (and nodule) counts in the
+    caption when every condition paired the same ones."""
     params = agreement_parameters(agreement)
     labels = extractor_labels(fm_extractor, radiomics_extractor)
-    patients = per_feature["n_patients"].unique()
-    n_patients = int(patients[0]) if len(patients) == 1 else None
-    return study_table_markdown(summary, labels, params.reference, params.threshold, n_patients=n_patients)
+    counts = per_feature[["n_patients", "n_units"]].drop_duplicates()
+    n_patients, n_units = (int(n) for n in counts.iloc[0]) if len(counts) == 1 else (None, None)
+    return study_table_markdown(
+        summary, labels, params.reference, params.threshold, n_patients=n_patients, n_units=n_units
+    )
 
 
 def plot_ccc_distributions(
@@ -136,6 +139,7 @@ def build_report(
         ),
         data_source=", ".join(sorted(set(frame["source"].astype(str)))),
         n_patients=int(frame["patient_id"].nunique()),
+        n_nodules=_n_nodules(frame),
         conditions=tuple(sorted(conditions, key=study_order)),
         reference=params.reference,
         threshold=params.threshold,
@@ -166,6 +170,14 @@ def metrics_for_tracking(summary: pd.DataFrame, summary_ci: pd.DataFrame) -> dic
     """The summaries as MLflow metrics with stable keys such as ``fm.smooth_2.0.mean_ccc`` and
     ``fm.smooth_2.0.mean_ccc_ci_low`` (see :func:`agreement_metrics`)."""
     return {key: {"value": value, "step": 0} for key, value in agreement_metrics(summary, summary_ci).items()}
+
+
+def _n_nodules(frame: pd.DataFrame) -> int | None:
+    """Distinct (patient, nodule) of a scan table with one row per nodule; None when its rows
+    carry no nodule_id (one nodule per patient: the phantom, a manifest)."""
+    if "nodule_id" not in frame.columns or frame["nodule_id"].isna().all():
+        return None
+    return len(frame[["patient_id", "nodule_id"]].drop_duplicates())
 
 
 def _pairings(
