@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from lung_fm_robustness.agreement.study import Condition
+from lung_fm_robustness.features import ID_COLUMNS
 from lung_fm_robustness.fm.resampling_comparison import (
     COMPARISON_COLUMNS,
     NOT_COMPARED,
@@ -103,8 +104,8 @@ def test_node_puts_the_run_s_mode_first_and_uses_the_agreement_parameters(tables
 
 def test_switched_off_the_outputs_say_so_and_nothing_is_computed(tables):
     fm = {"resampling": "fmcib", "compare_resampling": False}
-    features = extract_fm_features_other_resampling(None, {}, fm)  # no scans, no network needed
-    assert features.empty and list(features.columns) == ["scan_id", "patient_id", "kernel", "slice_thickness_mm"]
+    features = extract_fm_features_other_resampling(None, {}, fm, {})  # no scans, network or compute settings needed
+    assert features.empty and list(features.columns) == list(ID_COLUMNS)
     comparison, text = compare_fm_resampling(tables["fmcib"], features, {"label": "x", "resampling": "fmcib"}, fm, AGREEMENT)
     assert comparison.empty and list(comparison.columns) == list(COMPARISON_COLUMNS)
     assert text == NOT_COMPARED and "fm.compare_resampling` is false" in text

@@ -13,6 +13,7 @@ import pytest
 import SimpleITK as sitk
 import yaml
 
+from lung_fm_robustness.datasets import ResumablePartitionedDataset
 from lung_fm_robustness.datasets.ct_volume import read_volume
 from lung_fm_robustness.datasets.dicom_folder import DicomFolder
 from lung_fm_robustness.datasets.nodule_csv import NoduleCsvSource
@@ -462,13 +463,13 @@ def test_unknown_source_names_the_parameter_and_choices():
     with pytest.raises(
         ValueError, match="ingestion.source must be one of phantom, manifest, dicom, got 'ct'"
     ):
-        simulate_phantom_study(_ingestion("ct"))
+        simulate_phantom_study(_ingestion("ct"), {})
 
 
 @pytest.mark.parametrize("source", ["manifest", "dicom"])
 def test_other_sources_simulate_nothing(source):
-    images, masks, manifest, truth = simulate_phantom_study(_ingestion(source))
-    assert images == {} and masks == {} and manifest.empty and truth.empty
+    work, manifest, truth = simulate_phantom_study(_ingestion(source), {})
+    assert work.tasks == {} and manifest.empty and truth.empty
     assert set(REQUIRED_COLUMNS) <= set(manifest.columns)
 
 
@@ -476,11 +477,9 @@ def test_other_sources_simulate_nothing(source):
 def phantom_on_disk(tmp_path_factory):
     """The 2-patient phantom study written where its manifest points."""
     folder = tmp_path_factory.mktemp("phantom")
-    images, masks, manifest, truth = simulate_phantom_study(_ingestion("phantom"))
-    for name, volumes in (("images", images), ("masks", masks)):
-        (folder / name).mkdir()
-        for key, make in volumes.items():
-            sitk.WriteImage(make(), str(folder / name / f"{key}.nii.gz"))
+    work, manifest, truth = simulate_phantom_study(_ingestion("phantom"), {})
+    assert list(work.tasks) == ["PH001", "PH002"]  # one task per patient
+    ResumablePartitionedDataset(str(folder), "lung_fm_robustness.datasets.CTVolumeDataset", ".nii.gz").save(work)
     manifest.to_csv(folder / "manifest.csv", index=False)
     return folder, manifest, truth
 

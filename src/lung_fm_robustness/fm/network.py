@@ -436,3 +436,22 @@ def extract_features(
     if not outputs:
         return np.zeros((0, N_FEATURES), dtype=np.float32)
     return np.concatenate(outputs, axis=0)
+
+
+def describe_fm_extractor(weights_path: str | os.PathLike | None, seed: int) -> FeatureExtractorInfo:
+    """The provenance ``load_fm_extractor`` would report, without building the network:
+    what a run fingerprints its FM features by (the checkpoint is hashed, not loaded, and
+    is validated when a worker loads it)."""
+    if weights_path is None:
+        return FeatureExtractorInfo(label=RANDOM_INIT_LABEL, weights_path=None, sha256=None, seed=int(seed))
+    path = Path(weights_path).expanduser()
+    if not path.is_file():
+        raise WeightsError(
+            f"FMCIB weights file not found: '{path}' (parameter `{_WEIGHTS_PARAM}`). "
+            "Point it at the FMCIB checkpoint (model_weights.torch, Zenodo record "
+            f"10528450), or set `{_WEIGHTS_PARAM}: null` to use the seeded random-init "
+            f"control network ('{RANDOM_INIT_LABEL}')."
+        )
+    path = path.resolve()
+    digest = sha256_file(path)
+    return FeatureExtractorInfo(label=f"fmcib-{digest[:12]}", weights_path=str(path), sha256=digest, seed=None)

@@ -3,6 +3,7 @@
 from kedro.pipeline import Node, Pipeline
 
 from lung_fm_robustness.pipelines.fm_features.nodes import (
+    collect_fm_features,
     compare_fm_resampling,
     extract_fm_features,
     extract_fm_features_other_resampling,
@@ -14,13 +15,14 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 extract_fm_features,
-                ["scans", "fm_cubes", "params:fm"],
-                ["fm_features", "fm_extractor"],
+                ["scans", "fm_cubes", "params:fm", "params:compute"],
+                ["fm_feature_rows", "fm_extractor"],
                 name="extract_fm_features",
             ),
+            Node(collect_fm_features, ["scans", "fm_feature_rows"], "fm_features", name="collect_fm_features"),
             Node(
                 extract_fm_features_other_resampling,
-                ["scans", "fm_cubes_other_resampling", "params:fm"],
+                ["scans", "fm_cubes_other_resampling", "params:fm", "params:compute"],
                 "fm_features_other_resampling",
                 name="extract_fm_features_other_resampling",
             ),

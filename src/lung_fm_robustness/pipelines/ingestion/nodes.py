@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import SimpleITK as sitk
 
+from lung_fm_robustness.compute import ComputeSettings, ScanWork, Task, fingerprint
 from lung_fm_robustness.datasets.ct_volume import read_volume_header, read_volume_region
 from lung_fm_robustness.datasets.dicom_folder import DicomFolder
 from lung_fm_robustness.datasets.nodule_csv import NoduleCsvSource
@@ -37,8 +38,14 @@ from lung_fm_robustness.nodule_segmentation import (
     segmentation_box,
 )
 from lung_fm_robustness.phantom import study as phantom
+from lung_fm_robustness.pipelines.ingestion.scan_tasks import render_patient
 from lung_fm_robustness.progress import ScanProgress
-from lung_fm_robustness.scan_validation import Condition, completeness_issues, condition_name, scan_issues
+from lung_fm_robustness.scan_validation import (
+    Condition,
+    completeness_issues,
+    condition_name,
+    scan_issues,
+)
 from lung_fm_robustness.voxel_grid import VoxelGrid
 
 logger = logging.getLogger(__name__)
@@ -80,50 +87,37 @@ def _reference(agreement: dict[str, Any]) -> Condition:
 
 
 def simulate_phantom_study(
-    ingestion: dict[str, Any],
-) -> tuple[
-    dict[str, Callable[[], sitk.Image]], dict[str, Callable[[], sitk.Image]], pd.DataFrame, pd.DataFrame
-]:
-    """The embedded phantom: volumes, ground-truth masks, its manifest and nodule truth.
+    ingestion: dict[str, Any], compute: dict[str, Any]
+) -> tuple[ScanWork, pd.DataFrame, pd.DataFrame]:
+    """The embedded phantom: the work that renders its volumes and ground-truth masks (one
+    task per patient, run by ``params:compute``'s executor while the resumable dataset
+    saves), its manifest and nodule truth.
 
-    Volumes and masks are returned as callables, rendered one at a time while the
-    partitioned datasets save them, so memory holds one patient at most. With another
-    ``ingestion.source`` nothing is simulated and the outputs are empty. The manifest gives
-    each nodule's diameter (0.1 mm), as a nodule list would, for the seeded segmentation.
+    With another ``ingestion.source`` nothing is simulated and the outputs are empty. The
+    manifest gives each nodule's diameter (0.1 mm), as a nodule list would, for the seeded
+    segmentation. A patient's fingerprint leaves out ``n_patients`` (a patient does not
+    depend on it), so growing the cohort renders only the new patients.
     """
+    settings = ComputeSettings.from_params(compute)
     if check_source(ingestion) != "phantom":
         logger.info("ingestion.source is %r: phantom simulation skipped.", ingestion["source"])
-        return {}, {}, pd.DataFrame(columns=list(MANIFEST_COLUMNS)), pd.DataFrame()
+        return ScanWork("phantom", {}, settings), pd.DataFrame(columns=list(MANIFEST_COLUMNS)), pd.DataFrame()
     config = phantom.PhantomConfig.from_params(ingestion["phantom"])
     layout = ingestion["phantom_layout"]
     conditions = [(k, t) for k in config.kernels for t in config.slice_thicknesses_mm]
     specs = [phantom.draw_patient(config, i) for i in range(config.n_patients)]
     truth = pd.DataFrame([phantom.nodule_truth(config, spec) for spec in specs])
-    ids = phantom.patient_ids(config)
-    acquisition = lru_cache(maxsize=1)(lambda i: phantom.render_acquisition(config, specs[i]))
-    progress = ScanProgress("phantom", len(specs) * len(conditions), logger)
-
-    def image(i: int, kernel: str, thickness: float) -> Callable[[], sitk.Image]:
-        def render() -> sitk.Image:
-            volume = phantom.reconstruct(config, acquisition(i), kernel, thickness)
-            progress.step()
-            return volume
-
-        return render
-
-    def mask(i: int, kernel: str, thickness: float) -> Callable[[], sitk.Image]:
-        return lambda: phantom.nodule_mask(config, specs[i], kernel, thickness)
-
-    images, masks, rows = {}, {}, []
-    for i, patient in enumerate(ids):
-        centre = phantom.nodule_centre_lps(specs[i])
+    patient_params = {k: v for k, v in ingestion["phantom"].items() if k != "n_patients"}
+    tasks, rows = {}, []
+    for i, spec in enumerate(specs):
+        args = (dict(ingestion["phantom"]), i, dict(layout))
+        tasks[spec.patient_id] = Task(render_patient, args, fingerprint("phantom", patient_params, i, layout))
+        centre = phantom.nodule_centre_lps(spec)
         for kernel, thickness in conditions:
-            key = scan_id(patient, kernel, thickness)
-            images[key] = image(i, kernel, thickness)
-            masks[key] = mask(i, kernel, thickness)
+            key = scan_id(spec.patient_id, kernel, thickness)
             rows.append(
                 {
-                    "patient_id": patient,
+                    "patient_id": spec.patient_id,
                     "kernel": kernel,
                     "slice_thickness_mm": thickness,
                     "image_path": f"{layout['images']}/{key}{layout['suffix']}",
@@ -134,7 +128,8 @@ def simulate_phantom_study(
                     "diameter_mm": round(float(truth.loc[i, "diameter_mm"]), 1),
                 }
             )
-    return images, masks, pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), truth
+    work = ScanWork("phantom", tasks, settings)
+    return work, pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), truth
 
 
 def manifest_scan_rows(manifest: ManifestSource) -> pd.DataFrame:

@@ -15,8 +15,8 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 simulate_phantom_study,
-                inputs="params:ingestion",
-                outputs=["phantom_images", "phantom_masks", "phantom_manifest", "nodule_truth"],
+                inputs=["params:ingestion", "params:compute"],
+                outputs=["phantom_volumes", "phantom_manifest", "nodule_truth"],
                 name="simulate_phantom_study",
             ),
             Node(

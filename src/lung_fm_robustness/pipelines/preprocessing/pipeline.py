@@ -13,10 +13,10 @@ from lung_fm_robustness.pipelines.preprocessing.nodes import (
 def create_pipeline(**kwargs) -> Pipeline:
     return Pipeline(
         [
-            Node(prepare_fm_cubes, ["scans", "params:fm"], "fm_cubes", name="prepare_fm_cubes"),
+            Node(prepare_fm_cubes, ["scans", "params:fm", "params:compute"], "fm_cubes", name="prepare_fm_cubes"),
             Node(
                 prepare_fm_cubes_other_resampling,
-                ["scans", "params:fm"],
+                ["scans", "params:fm", "params:compute"],
                 "fm_cubes_other_resampling",
                 name="prepare_fm_cubes_other_resampling",
             ),
@@ -28,7 +28,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 prepare_radiomics_regions,
-                ["scans", "params:preprocessing"],
+                ["scans", "params:preprocessing", "params:compute"],
                 "radiomics_regions",
                 name="prepare_radiomics_regions",
             ),
