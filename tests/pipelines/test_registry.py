@@ -20,7 +20,7 @@ def _catalog_names() -> set[str]:
 
 def test_stages_are_registered_and_default_is_all_of_them():
     pipelines = register_pipelines()
-    assert set(pipelines) == {*STAGES, "__default__"}
+    assert set(pipelines) == {*STAGES, "__default__", "downstream"}  # downstream: by name only
     assert set(pipelines["__default__"].nodes) == {n for s in STAGES for n in pipelines[s].nodes}
 
 
