@@ -11,7 +11,6 @@ from kedro.io import DatasetError
 
 from lung_fm_robustness.datasets import (
     CTVolumeDataset,
-    OptionalPartitionedDataset,
     ScanManifestDataset,
     ScanTableDataset,
 )
@@ -106,16 +105,3 @@ def test_scan_table_reads_a_header_then_a_box_of_voxels(tmp_path, ct_with_sphere
     np.testing.assert_allclose(region.GetOrigin(), full.TransformIndexToPhysicalPoint((3, 5, 7)), atol=1e-9)
     with pytest.raises(DatasetError, match=r"start \(60, 0, 0\), size \(10, 1, 1\) is not inside .*\(64, 64, 30\)"):
         table.image_region("A", (60, 0, 0), (10, 1, 1))
-
-
-def test_optional_partitions_may_be_empty_but_must_be_saved(tmp_path, ct_with_sphere):
-    dataset = OptionalPartitionedDataset(
-        path=str(tmp_path / "cubes"), dataset="lung_fm_robustness.datasets.CTVolumeDataset", filename_suffix=".mha", overwrite=True
-    )
-    assert not dataset.exists()
-    with pytest.raises(DatasetError, match="nothing was saved"):
-        dataset.load()
-    dataset.save({"A": ct_with_sphere[0]})
-    assert list(dataset.load()) == ["A"]
-    dataset.save({})  # the option is off: no partitions, but the dataset exists
-    assert dataset.exists() and dataset.load() == {}

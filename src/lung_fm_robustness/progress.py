@@ -1,4 +1,5 @@
-"""Progress of per-scan work: periodic "n / N scans" lines and a one-line summary.
+"""Progress of per-scan work: periodic "n / N scans" lines (or patients, batches) and a
+one-line summary.
 
 Per-scan work often runs lazily while a partitioned dataset saves, so the counter lives with
 the work items rather than in a loop.
@@ -10,10 +11,11 @@ import time
 
 
 class ScanProgress:
-    """Counts finished scans of one stage and logs about every tenth of the way."""
+    """Counts finished work items (``unit``: scans, patients, batches) of one stage and logs
+    about every tenth of the way."""
 
-    def __init__(self, stage: str, total: int, logger: logging.Logger) -> None:
-        self.stage, self.total, self.logger = stage, total, logger
+    def __init__(self, stage: str, total: int, logger: logging.Logger, unit: str = "scans") -> None:
+        self.stage, self.total, self.logger, self.unit = stage, total, logger, unit
         self.done = 0
         self._start = time.perf_counter()
         self._every = max(1, total // 10)
@@ -24,9 +26,9 @@ class ScanProgress:
         if self.done == self.total:
             self.logger.info(self.summary())
         elif self.done % self._every == 0:
-            self.logger.info("%s: %d / %d scans", self.stage, self.done, self.total)
+            self.logger.info("%s: %d / %d %s", self.stage, self.done, self.total, self.unit)
 
     def summary(self) -> str:
         seconds = time.perf_counter() - self._start
         # A failing scan raises and stops the run, so a summary is only ever of a clean stage.
-        return f"{self.stage}: {self.done} / {self.total} scans done in {seconds:.1f} s, none failed"
+        return f"{self.stage}: {self.done} / {self.total} {self.unit} done in {seconds:.1f} s, none failed"

@@ -41,6 +41,7 @@ class ScanWork:
     stage: str
     tasks: dict[str, Task]
     compute: ComputeSettings = field(default_factory=ComputeSettings)
+    unit: str = "scans"  # what a key counts, in progress lines
 
 
 def run_in_memory(work: ScanWork) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -3,7 +3,6 @@ from lung_fm_robustness.datasets.ct_volume import CTVolumeDataset
 from lung_fm_robustness.datasets.dicom_folder import DicomFolderDataset
 from lung_fm_robustness.datasets.feature_row import FeatureRowDataset
 from lung_fm_robustness.datasets.nodule_csv import NoduleCsvDataset
-from lung_fm_robustness.datasets.optional_partitions import OptionalPartitionedDataset
 from lung_fm_robustness.datasets.resumable_partitions import ResumablePartitionedDataset
 from lung_fm_robustness.datasets.scan_manifest import ScanManifestDataset
 from lung_fm_robustness.datasets.scan_table import ScanTableDataset
@@ -13,7 +12,6 @@ __all__ = [
     "DicomFolderDataset",
     "FeatureRowDataset",
     "NoduleCsvDataset",
-    "OptionalPartitionedDataset",
     "ResumablePartitionedDataset",
     "ScanManifestDataset",
     "ScanTableDataset",

@@ -168,7 +168,7 @@ class ResumablePartitionedDataset(AbstractDataset[ScanWork, dict[str, PartitionL
         )
         if not todo:
             return
-        progress = ScanProgress(data.stage, len(todo), logger)
+        progress = ScanProgress(data.stage, len(todo), logger, unit=data.unit)
         threads = data.compute.threads_per_worker
         items = ((key, (task.fn, task.args, threads, store, key, task.fingerprint))
                  for key, task in todo.items())

@@ -77,7 +77,7 @@ def _fm_work(
             fm_feature_batch, (batch, info.weights_path, int(fm["seed"]), threads), identity
         )
     logger.info("FM extractor: %s (resampling: %s, %d threads per task)", info.label, fm["resampling"], threads)
-    return ScanWork(stage, tasks, settings), info
+    return ScanWork(stage, tasks, settings, unit="batches"), info
 
 
 def extract_fm_features(

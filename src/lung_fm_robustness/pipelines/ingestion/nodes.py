@@ -128,7 +128,7 @@ def simulate_phantom_study(
                     "diameter_mm": round(float(truth.loc[i, "diameter_mm"]), 1),
                 }
             )
-    work = ScanWork("phantom", tasks, settings)
+    work = ScanWork("phantom", tasks, settings, unit="patients")
     return work, pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS)), truth
 
 
