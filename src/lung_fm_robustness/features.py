@@ -17,6 +17,15 @@ from lung_fm_robustness.datasets.scan_table import ScanTable
 ID_COLUMNS = ("scan_id", "patient_id", "nodule_id", "kernel", "slice_thickness_mm")
 
 
+def extractor_labels(fm_extractor: dict[str, Any], radiomics_extractor: dict[str, Any]) -> dict[str, str]:
+    """What each extractor was, as every table and plot names it (the FM with its resampling
+    mode, since the mode changes its inputs)."""
+    return {
+        "fm": f"{fm_extractor['label']} (resampling: {fm_extractor['resampling']})",
+        "radiomics": radiomics_extractor["label"],
+    }
+
+
 def feature_table(scans: ScanTable, values: np.ndarray, names: Iterable[str]) -> pd.DataFrame:
     """Identity columns of ``scans`` (in row order) beside a (n_scans, n_features) matrix.
 

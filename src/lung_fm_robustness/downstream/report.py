@@ -16,17 +16,14 @@ from lung_fm_robustness.downstream.figures import (
     probability_scatter_figure,
     set_name,
 )
+from lung_fm_robustness.features import extractor_labels as study_extractor_labels
 
 VOLUME_LABEL = "mask volume (voxel count x voxel volume)"
 
 
 def extractor_labels(fm_extractor: dict[str, Any], radiomics_extractor: dict[str, Any]) -> dict[str, str]:
     """What each feature set's extractor was, as every table and plot names it."""
-    return {
-        "fm": f"{fm_extractor['label']} (resampling: {fm_extractor['resampling']})",
-        "radiomics": radiomics_extractor["label"],
-        "volume": VOLUME_LABEL,
-    }
+    return {**study_extractor_labels(fm_extractor, radiomics_extractor), "volume": VOLUME_LABEL}
 
 
 def downstream_report_html(

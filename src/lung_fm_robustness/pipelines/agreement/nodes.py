@@ -22,14 +22,7 @@ from lung_fm_robustness.agreement.study import (
     summarise_agreement,
 )
 from lung_fm_robustness.datasets.scan_table import ScanTable
-
-
-def extractor_labels(fm_extractor: dict[str, Any], radiomics_extractor: dict[str, Any]) -> dict[str, str]:
-    """What each extractor was, as every table and plot names it."""
-    return {
-        "fm": f"{fm_extractor['label']} (resampling: {fm_extractor['resampling']})",
-        "radiomics": radiomics_extractor["label"],
-    }
+from lung_fm_robustness.features import extractor_labels
 
 
 def compute_feature_agreement(
