@@ -22,10 +22,13 @@ from lung_fm_robustness.pipelines.fm_features.nodes import (
 PATIENTS = [f"P{i}" for i in range(6)]
 CONDITIONS = [("smooth", 1.0), ("medium", 1.0), ("sharp", 2.0)]  # table order, reference 2nd
 REFERENCE = Condition("medium", 1.0)
-AGREEMENT = {
+AGREEMENT = {  # as conf/base/parameters_agreement.yml
     "reference": {"kernel": "medium", "slice_thickness_mm": 1.0},
     "threshold": 0.9,
     "allow_missing_patients": False,
+    "metrics": ["ccc"],
+    "confidence": 0.95,
+    "bootstrap": {"n_resamples": 1000, "seed": 0},
 }
 
 

@@ -17,7 +17,7 @@ from .ccc import MCBRIDE_BANDS
 from .coefficients import DESCRIPTIONS
 from .feature_classes import class_rank
 from .figures import LIMITS_OF_AGREEMENT, bland_altman_figure, ccc_heatmap_figure
-from .report import ccc_distribution_figure
+from .report import ccc_distribution_figure, units_text
 from .run_metadata import RunMetadata
 from .study import Condition, PairedCondition, study_order
 
@@ -101,7 +101,7 @@ def agreement_report_html(
             (
                 f"<p>Agreement of every feature under each reconstruction condition with the reference "
                 f"reconstruction <b>{_e(_condition_text(metadata.reference))}</b>, over "
-                f"{_population(metadata)} ({_e(metadata.data_source)} data).</p>"
+                f"{units_text(metadata.n_patients, metadata.n_nodules)} ({_e(metadata.data_source)} data).</p>"
             ),
             *sections,
             "</body>",
@@ -364,13 +364,6 @@ def _estimate(value: float, low: float, high: float, template: str) -> str:
 
 def _number(value: float, template: str) -> str:
     return "n/a" if pd.isna(value) else template.format(value)
-
-
-def _population(metadata: RunMetadata) -> str:
-    """"59 patients", or "24 nodules of 8 patients"."""
-    if metadata.n_nodules is None:
-        return f"{metadata.n_patients} patients"
-    return f"{metadata.n_nodules} nodules of {metadata.n_patients} patients"
 
 
 def _units_text(metadata: RunMetadata) -> str:

@@ -74,9 +74,7 @@ def study_table_markdown(
                 )
         lines.append("| " + " | ".join(cells) + " |")
 
-    patients = f", n = {n_patients} patients" if n_patients is not None else ""
-    if n_patients is not None and n_units is not None and n_units != n_patients:
-        patients = f", n = {n_units} nodules of {n_patients} patients"
+    patients = f", n = {units_text(n_patients, None if n_units == n_patients else n_units)}" if n_patients is not None else ""
     caption = (
         f"Lin's CCC of each feature against the reference reconstruction ({reference.kernel} "
         f"kernel, {reference.slice_thickness_mm:.1f} mm){patients}; strong agreement: "
@@ -86,6 +84,14 @@ def study_table_markdown(
         f"`{extractor}` = {_escape(extractor_labels[extractor])}" for extractor in extractors
     ) + "."
     return "\n".join([caption, "", legend, "", *lines]) + "\n"
+
+
+def units_text(n_patients: int | str, n_units: int | str | None = None) -> str:
+    """"59 patients", or "24 nodules of 8 patients" when the paired units are nodules
+    (counts or ranges such as "57-59")."""
+    if n_units is None:
+        return f"{n_patients} patients"
+    return f"{n_units} nodules of {n_patients} patients"
 
 
 def ccc_distribution_figure(

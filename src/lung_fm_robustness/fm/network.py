@@ -155,9 +155,8 @@ def _random_init(seed: int) -> tuple[torch.nn.Module, FeatureExtractorInfo]:
     )
 
 
-def _from_checkpoint(
-    weights_path: str | os.PathLike,
-) -> tuple[torch.nn.Module, FeatureExtractorInfo]:
+def _checkpoint_path(weights_path: str | os.PathLike) -> Path:
+    """The configured weights file, resolved; an error naming the parameter if it is not one."""
     path = Path(weights_path).expanduser()
     if not path.exists():
         raise WeightsError(
@@ -170,8 +169,19 @@ def _from_checkpoint(
         raise WeightsError(
             f"FMCIB weights path '{path}' (parameter `{_WEIGHTS_PARAM}`) is not a file."
         )
-    path = path.resolve()
+    return path.resolve()
 
+
+def _checkpoint_info(path: Path) -> FeatureExtractorInfo:
+    """A checkpoint's provenance: labelled by the first 12 hex digits of its sha256."""
+    digest = sha256_file(path)
+    return FeatureExtractorInfo(label=f"fmcib-{digest[:12]}", weights_path=str(path), sha256=digest, seed=None)
+
+
+def _from_checkpoint(
+    weights_path: str | os.PathLike,
+) -> tuple[torch.nn.Module, FeatureExtractorInfo]:
+    path = _checkpoint_path(weights_path)
     checkpoint = _torch_load(path)
     trunk_state = _trunk_state_dict(checkpoint, path)
 
@@ -197,11 +207,8 @@ def _from_checkpoint(
             f"(e.g. {_few(left_on_meta)})."
         )
 
-    digest = sha256_file(path)
-    info = FeatureExtractorInfo(
-        label=f"fmcib-{digest[:12]}", weights_path=str(path), sha256=digest, seed=None
-    )
-    logger.info("FM extractor: %s from %s (sha256 %s)", info.label, path, digest)
+    info = _checkpoint_info(path)
+    logger.info("FM extractor: %s from %s (sha256 %s)", info.label, path, info.sha256)
     return model, info
 
 
@@ -444,14 +451,4 @@ def describe_fm_extractor(weights_path: str | os.PathLike | None, seed: int) -> 
     is validated when a worker loads it)."""
     if weights_path is None:
         return FeatureExtractorInfo(label=RANDOM_INIT_LABEL, weights_path=None, sha256=None, seed=int(seed))
-    path = Path(weights_path).expanduser()
-    if not path.is_file():
-        raise WeightsError(
-            f"FMCIB weights file not found: '{path}' (parameter `{_WEIGHTS_PARAM}`). "
-            "Point it at the FMCIB checkpoint (model_weights.torch, Zenodo record "
-            f"10528450), or set `{_WEIGHTS_PARAM}: null` to use the seeded random-init "
-            f"control network ('{RANDOM_INIT_LABEL}')."
-        )
-    path = path.resolve()
-    digest = sha256_file(path)
-    return FeatureExtractorInfo(label=f"fmcib-{digest[:12]}", weights_path=str(path), sha256=digest, seed=None)
+    return _checkpoint_info(_checkpoint_path(weights_path))

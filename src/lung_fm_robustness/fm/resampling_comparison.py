@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lung_fm_robustness.agreement.report import units_text
 from lung_fm_robustness.agreement.study import (
     SUMMARY_COLUMNS,
     Condition,
@@ -99,9 +100,10 @@ def comparison_markdown(comparison: pd.DataFrame, reference: Condition) -> str:
                 f"{row['n_undefined']:.0f} of {row['n_features']:.0f}",
             ]
         lines.append("| " + " | ".join(cells) + " |")
-    n = f"n = {_count_range(comparison['n_patients'])} patients"
-    if (comparison["n_units"] != comparison["n_patients"]).any():
-        n = f"n = {_count_range(comparison['n_units'])} nodules of {_count_range(comparison['n_patients'])} patients"
+    nodules = (comparison["n_units"] != comparison["n_patients"]).any()
+    n = "n = " + units_text(
+        _count_range(comparison["n_patients"]), _count_range(comparison["n_units"]) if nodules else None
+    )
     caption = (
         f"FM features of one network (`{label}`) from cubes resampled each way: Lin's CCC of "
         f"each feature against the reference reconstruction ({reference.kernel} kernel, "

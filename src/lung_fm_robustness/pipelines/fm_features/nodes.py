@@ -13,7 +13,7 @@ import pandas as pd
 import SimpleITK as sitk
 import torch
 
-from lung_fm_robustness.agreement.study import Condition
+from lung_fm_robustness.agreement.parameters import agreement_parameters
 from lung_fm_robustness.compute import (
     ComputeSettings,
     ScanWork,
@@ -131,14 +131,12 @@ def compare_fm_resampling(
     if not compare_resampling_enabled(fm):
         return empty_comparison(), NOT_COMPARED
     mode = fm_extractor["resampling"]
-    reference = Condition(
-        str(agreement["reference"]["kernel"]), float(agreement["reference"]["slice_thickness_mm"])
-    )
+    params = agreement_parameters(agreement)
     comparison = resampling_comparison(
         {mode: fm_features, other_resampling(mode): fm_features_other_resampling},
         fm_extractor["label"],
-        reference,
-        float(agreement["threshold"]),
-        allow_missing_patients=bool(agreement["allow_missing_patients"]),
+        params.reference,
+        params.threshold,
+        allow_missing_patients=params.allow_missing_patients,
     )
-    return comparison, comparison_markdown(comparison, reference)
+    return comparison, comparison_markdown(comparison, params.reference)
